@@ -1,0 +1,18 @@
+#pragma once
+#include <string>
+#include <string_view>
+
+namespace cic {
+
+/// A new random identifier such as "org_3f9a0c1d2b4e5f60": `prefix` + '_' + 16 hex digits from a
+/// CSPRNG. Thread-safe.
+std::string new_id(std::string_view prefix);
+
+/// A request id for `x-request-id`: "req_" + 24 hex digits. Cheap (thread-local generator); not a
+/// secret.
+std::string new_request_id();
+
+/// Whether a client-supplied x-request-id is safe to echo and log (1..128 of [A-Za-z0-9._:-]).
+bool is_acceptable_request_id(std::string_view id);
+
+}  // namespace cic

@@ -1,0 +1,182 @@
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace cic::config {
+
+using std::chrono::milliseconds;
+
+/// "host:port" as written in config; port 0 asks the OS for a free port.
+struct ListenAddress {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+};
+
+struct TlsConfig {
+  std::string cert_file;  // PEM; TLS is on when both files are set
+  std::string key_file;
+  bool enabled() const { return !cert_file.empty() && !key_file.empty(); }
+};
+
+struct ServerLimits {
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_body_bytes = 4 * 1024 * 1024;
+  milliseconds read_timeout{30'000};    // whole request (headers + body) must arrive within this
+  milliseconds idle_timeout{75'000};    // keep-alive connection idle between requests
+  std::size_t max_connections = 10'000;
+};
+
+/// `server:` — the client-facing OpenAI API listener.
+struct ServerConfig {
+  ListenAddress listen{"127.0.0.1", 8080};
+  unsigned threads = 0;  // 0 = number of cores
+  TlsConfig tls;
+  ServerLimits limits;
+  milliseconds shutdown_grace{30'000};  // SIGTERM: in-flight requests and streams get this long
+};
+
+/// `admin:` — operator listener (metrics, health; the admin API lands here).
+struct AdminConfig {
+  ListenAddress listen{"127.0.0.1", 9090};
+  TlsConfig tls;
+};
+
+struct SqliteConfig {
+  std::string path = "var/cic.db";
+};
+
+struct PostgresConfig {
+  std::string dsn;  // e.g. postgresql://user@host:5432/db ; usually "${CIC_POSTGRES_DSN}"
+  unsigned pool_size = 4;
+};
+
+/// `store:` — where orgs, keys, nodes and usage live.
+struct StoreConfig {
+  enum class Backend { kSqlite, kPostgres };
+  Backend backend = Backend::kSqlite;
+  SqliteConfig sqlite;
+  PostgresConfig postgres;
+  unsigned blocking_threads = 4;  // the thread pool that runs store calls off the event loop
+};
+
+/// `auth:` — API key hashing and the key cache of the hot path.
+struct AuthConfig {
+  std::string key_hash_secret;  // HMAC-SHA256 key for stored key hashes; >= 32 chars
+  milliseconds cache_ttl{30'000};
+  milliseconds negative_cache_ttl{5'000};
+  milliseconds last_used_flush_interval{10'000};
+};
+
+/// `upstream:` — how the gateway talks to model nodes.
+struct UpstreamConfig {
+  milliseconds connect_timeout{2'000};
+  milliseconds first_byte_timeout{60'000};   // request sent -> response headers
+  milliseconds stream_idle_timeout{60'000};  // gap between two chunks of a stream
+  milliseconds request_timeout{600'000};     // whole non-streaming response
+  std::size_t max_idle_connections_per_node = 128;
+  std::size_t max_response_bytes = 64 * 1024 * 1024;
+  unsigned max_attempts = 3;  // first try + retries on another node, before any byte is sent
+};
+
+/// `regions:` entry.
+struct RegionConfig {
+  std::string name;                   // india, usa, europe, apac, ...
+  std::string display_name;
+  std::vector<std::string> fallback;  // other regions in order of proximity
+};
+
+/// `models:` entry — the catalog.
+struct ModelConfig {
+  enum class Kind { kChat, kCompletion, kEmbedding };
+  std::string id;
+  std::string family;
+  Kind kind = Kind::kChat;
+  std::int64_t context_length = 8192;
+  std::int64_t default_max_tokens = 256;  // used for budgeting when a request sets none
+};
+
+/// `nodes:` entry — statically configured model nodes (vLLM or cic-node-sim).
+struct NodeConfig {
+  std::string id;
+  std::string region;
+  std::string endpoint;  // http://host:port
+  std::vector<std::string> models;
+  std::string provider = "static";
+  std::string instance_type;
+  bool spot = false;
+  double price_per_hour = 0;
+  std::int64_t capacity_tokens_per_sec = 0;
+};
+
+/// `bootstrap:` — on first start, create a demo org, environment and key (dev only).
+struct BootstrapConfig {
+  bool enabled = false;
+  std::string org = "demo";
+  std::string email = "demo@example.com";
+  std::string plan = "free";
+  std::string environment = "dev";
+  std::string region = "india";
+  std::vector<std::string> models;  // empty = every model in the catalog
+  std::string api_key_file = "var/dev-api-key";  // the key is written here (0600) once
+};
+
+/// `logging:`
+struct LoggingConfig {
+  std::string level = "info";  // trace, debug, info, warn, error
+  std::string format = "json"; // json | text
+};
+
+struct Config {
+  std::string source_file;  // the file this was loaded from
+  ServerConfig server;
+  AdminConfig admin;
+  StoreConfig store;
+  AuthConfig auth;
+  UpstreamConfig upstream;
+  std::vector<RegionConfig> regions;
+  std::vector<ModelConfig> models;
+  std::vector<NodeConfig> nodes;
+  BootstrapConfig bootstrap;
+  LoggingConfig logging;
+
+  const ModelConfig* find_model(const std::string& id) const;
+  const RegionConfig* find_region(const std::string& name) const;
+};
+
+/// One problem found in a config file: "<file>: <key>: <reason>".
+struct ConfigIssue {
+  std::string file;
+  std::string key;  // dotted path, e.g. "server.limits.max_body_bytes" or "nodes[2].endpoint"
+  std::string reason;
+  std::string to_string() const { return file + ": " + key + ": " + reason; }
+};
+
+/// Thrown by load_config with every issue found (not just the first).
+class ConfigError : public std::runtime_error {
+ public:
+  explicit ConfigError(std::vector<ConfigIssue> issues);
+  const std::vector<ConfigIssue>& issues() const { return issues_; }
+
+ private:
+  std::vector<ConfigIssue> issues_;
+};
+
+/// Looks up an environment variable; injectable so tests need not touch the real environment.
+using EnvLookup = std::optional<std::string> (*)(const std::string& name);
+std::optional<std::string> real_env(const std::string& name);
+
+/// Reads, expands ${VAR} / ${VAR:-default} from the environment, validates and returns the config.
+/// Unknown keys, wrong types, out-of-range values and dangling references (a node in an unknown
+/// region, a model that is not in the catalog) are all reported. Blocking (reads a file).
+Config load_config(const std::string& path, EnvLookup env = real_env);
+
+/// Same, from YAML text; `file_name` is used in messages.
+Config parse_config(const std::string& yaml_text, const std::string& file_name, EnvLookup env = real_env);
+
+const char* to_string(ModelConfig::Kind kind);
+
+}  // namespace cic::config
