@@ -1,0 +1,247 @@
+// Records of the SQLite store. Every public method takes mu_ for its whole duration, so a
+// transaction never interleaves with another thread's statements on the shared connection.
+#include "sqlite_store.hpp"
+
+#include <algorithm>
+#include <limits>
+
+#include "cic/common/ids.hpp"
+#include "json_list.hpp"
+#include "store_util.hpp"
+
+namespace cic::store {
+
+namespace {
+
+constexpr const char* kOrgColumns = "SELECT id, name, email, plan, created_at FROM orgs ";
+constexpr const char* kEnvColumns =
+    "SELECT id, org_id, name, region, models, created_at FROM environments ";
+constexpr const char* kKeyColumns =
+    "SELECT id, org_id, environment_id, name, prefix, hash, created_at, expires_at, revoked_at,"
+    " last_used_at FROM api_keys ";
+constexpr const char* kUsageColumns =
+    "SELECT request_id, org_id, environment_id, api_key_id, model, region, node_id, endpoint,"
+    " prompt_tokens, completion_tokens, cached_tokens, latency_ms, ttft_ms, status, streamed,"
+    " cancelled, created_at FROM usage_records ";
+
+Org read_org(const SqliteQuery& q) {
+  return Org{q.text(0), q.text(1), q.text(2), q.text(3), q.int64(4)};
+}
+
+Environment read_environment(const SqliteQuery& q) {
+  return Environment{q.text(0), q.text(1), q.text(2), q.text(3), from_json_list(q.text(4)),
+                     q.int64(5)};
+}
+
+ApiKey read_api_key(const SqliteQuery& q) {
+  return ApiKey{q.text(0),          q.text(1),          q.text(2),          q.text(3),
+                q.text(4),          q.text(5),          q.int64(6),         q.optional_int64(7),
+                q.optional_int64(8), q.optional_int64(9)};
+}
+
+UsageRecord read_usage(const SqliteQuery& q) {
+  UsageRecord r;
+  r.request_id = q.text(0);
+  r.org_id = q.text(1);
+  r.environment_id = q.text(2);
+  r.api_key_id = q.text(3);
+  r.model = q.text(4);
+  r.region = q.text(5);
+  r.node_id = q.text(6);
+  r.endpoint = q.text(7);
+  r.prompt_tokens = q.int64(8);
+  r.completion_tokens = q.int64(9);
+  r.cached_tokens = q.int64(10);
+  r.latency_ms = q.int64(11);
+  r.ttft_ms = q.int64(12);
+  r.status = static_cast<int>(q.int64(13));
+  r.streamed = q.int64(14) != 0;
+  r.cancelled = q.int64(15) != 0;
+  r.created_at = q.int64(16);
+  return r;
+}
+
+}  // namespace
+
+Org SqliteStore::create_org(Org org) {
+  if (org.id.empty()) org.id = cic::new_id("org");
+  if (org.created_at == 0) org.created_at = now_unix_ms();
+  std::lock_guard lock(mu_);
+  db_.query("INSERT INTO orgs (id, name, email, plan, created_at) VALUES (?, ?, ?, ?, ?)")
+      .bind(1, org.id).bind(2, org.name).bind(3, org.email).bind(4, org.plan)
+      .bind(5, org.created_at).run();
+  return org;
+}
+
+std::optional<Org> SqliteStore::find_org(std::string_view id_or_name) {
+  std::lock_guard lock(mu_);
+  // An id match wins over a name match, should an org ever be named like another org's id.
+  auto q = db_.query(std::string(kOrgColumns) +
+                     "WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1");
+  q.bind(1, id_or_name);
+  if (!q.step()) return std::nullopt;
+  return read_org(q);
+}
+
+Environment SqliteStore::create_environment(Environment env) {
+  if (env.id.empty()) env.id = cic::new_id("env");
+  if (env.created_at == 0) env.created_at = now_unix_ms();
+  std::lock_guard lock(mu_);
+  db_.query("INSERT INTO environments (id, org_id, name, region, models, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .bind(1, env.id).bind(2, env.org_id).bind(3, env.name).bind(4, env.region)
+      .bind(5, to_json_list(env.models)).bind(6, env.created_at).bind(7, env.created_at).run();
+  return env;
+}
+
+std::optional<Environment> SqliteStore::environment_where(const std::string& where,
+                                                          std::string_view a, std::string_view b) {
+  std::lock_guard lock(mu_);
+  auto q = db_.query(std::string(kEnvColumns) + where);
+  q.bind(1, a);
+  if (!b.empty()) q.bind(2, b);
+  if (!q.step()) return std::nullopt;
+  return read_environment(q);
+}
+
+std::optional<Environment> SqliteStore::find_environment(std::string_view org_id,
+                                                         std::string_view id_or_name) {
+  if (id_or_name.empty()) return std::nullopt;
+  return environment_where("WHERE org_id = ?1 AND (id = ?2 OR name = ?2) ORDER BY id = ?2 DESC"
+                           " LIMIT 1",
+                           org_id, id_or_name);
+}
+
+std::optional<Environment> SqliteStore::get_environment(std::string_view id) {
+  return environment_where("WHERE id = ?1", id, {});
+}
+
+ApiKey SqliteStore::create_api_key(ApiKey key) {
+  if (key.id.empty()) key.id = cic::new_id("key");
+  if (key.created_at == 0) key.created_at = now_unix_ms();
+  std::lock_guard lock(mu_);
+  db_.query("INSERT INTO api_keys (id, org_id, environment_id, name, prefix, hash, created_at,"
+            " expires_at, revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind(1, key.id).bind(2, key.org_id).bind(3, key.environment_id).bind(4, key.name)
+      .bind(5, key.prefix).bind(6, key.hash).bind(7, key.created_at).bind(8, key.expires_at)
+      .bind(9, key.revoked_at).bind(10, key.last_used_at).run();
+  return key;
+}
+
+std::optional<ApiKey> SqliteStore::find_api_key_by_hash(std::string_view hash) {
+  std::lock_guard lock(mu_);
+  auto q = db_.query(std::string(kKeyColumns) + "WHERE hash = ?");
+  q.bind(1, hash);
+  if (!q.step()) return std::nullopt;
+  return read_api_key(q);
+}
+
+void SqliteStore::touch_api_keys(
+    const std::vector<std::pair<std::string, std::int64_t>>& last_used) {
+  if (last_used.empty()) return;
+  std::lock_guard lock(mu_);
+  SqliteTransaction txn(db_);
+  for (const auto& [id, at] : last_used) {
+    // Never move last_used_at backwards: batches from several gateways can arrive out of order.
+    db_.query("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1"
+              " AND (last_used_at IS NULL OR last_used_at < ?2)")
+        .bind(1, id).bind(2, at).run();
+  }
+  txn.commit();
+}
+
+void SqliteStore::upsert_model(const Model& model) {
+  std::lock_guard lock(mu_);
+  db_.query("INSERT INTO models (id, family, kind, context_length, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET family = excluded.family,"
+            " kind = excluded.kind, context_length = excluded.context_length")
+      .bind(1, model.id).bind(2, model.family).bind(3, model.kind)
+      .bind(4, model.context_length).bind(5, now_unix_ms()).run();
+}
+
+std::vector<Model> SqliteStore::list_models() {
+  std::lock_guard lock(mu_);
+  auto q = db_.query("SELECT id, family, kind, context_length FROM models ORDER BY id");
+  std::vector<Model> out;
+  while (q.step()) out.push_back(Model{q.text(0), q.text(1), q.text(2), q.int64(3)});
+  return out;
+}
+
+void SqliteStore::upsert_node(const Node& node) {
+  std::lock_guard lock(mu_);
+  db_.query("INSERT INTO nodes (id, provider, region, instance_type, models, endpoint, spot,"
+            " price_per_hour_micros, capacity_tokens_per_sec, state, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+            " provider = excluded.provider, region = excluded.region,"
+            " instance_type = excluded.instance_type, models = excluded.models,"
+            " endpoint = excluded.endpoint, spot = excluded.spot,"
+            " price_per_hour_micros = excluded.price_per_hour_micros,"
+            " capacity_tokens_per_sec = excluded.capacity_tokens_per_sec,"
+            " state = excluded.state, updated_at = excluded.updated_at")
+      .bind(1, node.id).bind(2, node.provider).bind(3, node.region).bind(4, node.instance_type)
+      .bind(5, to_json_list(node.models)).bind(6, node.endpoint)
+      .bind(7, std::int64_t{node.spot ? 1 : 0}).bind(8, node.price_per_hour_micros)
+      .bind(9, node.capacity_tokens_per_sec).bind(10, node.state)
+      .bind(11, node.updated_at != 0 ? node.updated_at : now_unix_ms()).run();
+}
+
+std::vector<Node> SqliteStore::list_nodes() {
+  std::lock_guard lock(mu_);
+  auto q = db_.query("SELECT id, provider, region, instance_type, models, endpoint, spot,"
+                     " price_per_hour_micros, capacity_tokens_per_sec, state, updated_at"
+                     " FROM nodes ORDER BY id");
+  std::vector<Node> out;
+  while (q.step()) {
+    out.push_back(Node{q.text(0), q.text(1), q.text(2), q.text(3), from_json_list(q.text(4)),
+                       q.text(5), q.int64(6) != 0, q.int64(7), q.int64(8), q.text(9),
+                       q.int64(10)});
+  }
+  return out;
+}
+
+std::size_t SqliteStore::insert_usage(const std::vector<UsageRecord>& records) {
+  if (records.empty()) return 0;
+  const std::int64_t now = now_unix_ms();
+  std::lock_guard lock(mu_);
+  SqliteTransaction txn(db_);
+  std::size_t inserted = 0;
+  for (const UsageRecord& r : records) {
+    // ON CONFLICT (request_id) DO NOTHING rather than INSERT OR IGNORE: same idempotency, but any
+    // other constraint failure still raises instead of silently dropping a billable row.
+    db_.query("INSERT INTO usage_records (request_id, org_id, environment_id, api_key_id, model,"
+              " region, node_id, endpoint, prompt_tokens, completion_tokens, cached_tokens,"
+              " latency_ms, ttft_ms, status, streamed, cancelled, created_at)"
+              " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+              " ON CONFLICT (request_id) DO NOTHING")
+        .bind(1, r.request_id).bind(2, r.org_id).bind(3, r.environment_id).bind(4, r.api_key_id)
+        .bind(5, r.model).bind(6, r.region).bind(7, r.node_id).bind(8, r.endpoint)
+        .bind(9, r.prompt_tokens).bind(10, r.completion_tokens).bind(11, r.cached_tokens)
+        .bind(12, r.latency_ms).bind(13, r.ttft_ms).bind(14, std::int64_t{r.status})
+        .bind(15, std::int64_t{r.streamed ? 1 : 0}).bind(16, std::int64_t{r.cancelled ? 1 : 0})
+        .bind(17, r.created_at != 0 ? r.created_at : now).run();
+    inserted += static_cast<std::size_t>(db_.changes());
+  }
+  txn.commit();
+  return inserted;
+}
+
+std::vector<UsageRecord> SqliteStore::list_usage(std::int64_t since_ms, std::size_t limit) {
+  std::lock_guard lock(mu_);
+  // request_id breaks ties so pagination by (created_at, request_id) is stable.
+  auto q = db_.query(std::string(kUsageColumns) +
+                     "WHERE created_at >= ? ORDER BY created_at, request_id LIMIT ?");
+  const auto max = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  q.bind(1, since_ms).bind(2, static_cast<std::int64_t>(std::min(limit, max)));
+  std::vector<UsageRecord> out;
+  while (q.step()) out.push_back(read_usage(q));
+  return out;
+}
+
+std::size_t SqliteStore::count_usage() {
+  std::lock_guard lock(mu_);
+  auto q = db_.query("SELECT COUNT(*) FROM usage_records");
+  q.step();
+  return static_cast<std::size_t>(q.int64(0));
+}
+
+}  // namespace cic::store
