@@ -1,0 +1,85 @@
+#include "address.hpp"
+#include "sections.hpp"
+
+namespace cic::config::detail {
+namespace {
+
+constexpr std::int64_t kMaxContextTokens = 10'000'000;
+
+// Reads a required identifier and checks its spelling; uniqueness is checked in validate.cpp.
+void read_id(MapReader& item, std::string_view key, std::string& out) {
+  item.read_string(key, out);
+  if (!item.is_map()) return;  // already reported as "expected a mapping"
+  if (out.empty()) {
+    item.issue(key, "is required");
+  } else if (!is_valid_id(out)) {
+    item.issue(key, "must start with a letter or digit and contain only letters, digits, '.', "
+                    "'_' and '-' (it appears in URLs and metric labels), got " + quote(out));
+  }
+}
+
+}  // namespace
+
+void parse_regions(MapReader& root, std::vector<RegionConfig>& out) {
+  root.each("regions", [&](MapReader& item, std::size_t) {
+    RegionConfig region;
+    read_id(item, "name", region.name);
+    item.read_string("display_name", region.display_name);
+    item.read_string_list("fallback", region.fallback);
+    // Dashboards and the admin API show display_name; the name itself is a fine fallback.
+    if (region.display_name.empty()) region.display_name = region.name;
+    out.push_back(std::move(region));
+  });
+}
+
+void parse_models(MapReader& root, std::vector<ModelConfig>& out) {
+  root.each("models", [&](MapReader& item, std::size_t) {
+    ModelConfig model;
+    read_id(item, "id", model.id);
+    item.read_string("family", model.family);
+    item.read_enum("kind", model.kind,
+                   {{"chat", ModelConfig::Kind::kChat},
+                    {"completion", ModelConfig::Kind::kCompletion},
+                    {"embedding", ModelConfig::Kind::kEmbedding}});
+    item.read_int("context_length", model.context_length, 1, kMaxContextTokens, "tokens");
+    item.read_int("default_max_tokens", model.default_max_tokens, 1, kMaxContextTokens, "tokens");
+    if (model.default_max_tokens > model.context_length) {
+      item.issue("default_max_tokens",
+                 "must not exceed context_length (" + std::to_string(model.context_length) +
+                     "), got " + std::to_string(model.default_max_tokens));
+    }
+    out.push_back(std::move(model));
+  });
+}
+
+void parse_nodes(MapReader& root, std::vector<NodeConfig>& out) {
+  root.each("nodes", [&](MapReader& item, std::size_t) {
+    NodeConfig node;
+    read_id(item, "id", node.id);
+    item.read_string("region", node.region);
+    item.read_string("endpoint", node.endpoint);
+    item.read_string_list("models", node.models);
+    item.read_string("provider", node.provider);
+    item.read_string("instance_type", node.instance_type);
+    item.read_bool("spot", node.spot);
+    item.read_double("price_per_hour", node.price_per_hour, 0.0, 10'000.0);
+    item.read_int("capacity_tokens_per_sec", node.capacity_tokens_per_sec, 0, 100'000'000,
+                  "tokens/s");
+    if (item.is_map()) {
+      if (node.region.empty()) item.issue("region", "is required");
+      if (node.models.empty()) item.issue("models", "must list at least one model id");
+      if (node.provider.empty()) item.issue("provider", "must not be empty");
+      std::string error;
+      if (node.endpoint.empty()) {
+        item.issue("endpoint", "is required, e.g. http://10.0.0.5:8000");
+      } else if (!check_endpoint(node.endpoint, error)) {
+        item.issue("endpoint", error + ", got " + quote(node.endpoint));
+      } else if (node.endpoint.back() == '/') {
+        node.endpoint.pop_back();  // callers append "/v1/..." and must not produce "//v1"
+      }
+    }
+    out.push_back(std::move(node));
+  });
+}
+
+}  // namespace cic::config::detail
