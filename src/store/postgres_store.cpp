@@ -180,7 +180,11 @@ void PostgresStore::touch_api_keys(
       for (std::size_t i = begin; i < end; ++i) {
         const std::size_t n = params.size();
         sql += (i == begin ? "" : ", ");
-        sql += "($" + std::to_string(n + 1) + ", $" + std::to_string(n + 2) + "::bigint)";
+        sql += "($";
+        sql += std::to_string(n + 1);
+        sql += ", $";
+        sql += std::to_string(n + 2);
+        sql += "::bigint)";
         params.push_back(rows[i].first);
         params.push_back(std::to_string(rows[i].second));
       }

@@ -94,26 +94,25 @@ Environment SqliteStore::create_environment(Environment env) {
   return env;
 }
 
-std::optional<Environment> SqliteStore::environment_where(const std::string& where,
-                                                          std::string_view a, std::string_view b) {
+std::optional<Environment> SqliteStore::environment_where(
+    const std::string& where, std::string_view a, std::optional<std::string_view> b) {
   std::lock_guard lock(mu_);
   auto q = db_.query(std::string(kEnvColumns) + where);
   q.bind(1, a);
-  if (!b.empty()) q.bind(2, b);
+  if (b) q.bind(2, *b);
   if (!q.step()) return std::nullopt;
   return read_environment(q);
 }
 
 std::optional<Environment> SqliteStore::find_environment(std::string_view org_id,
                                                          std::string_view id_or_name) {
-  if (id_or_name.empty()) return std::nullopt;
   return environment_where("WHERE org_id = ?1 AND (id = ?2 OR name = ?2) ORDER BY id = ?2 DESC"
                            " LIMIT 1",
                            org_id, id_or_name);
 }
 
 std::optional<Environment> SqliteStore::get_environment(std::string_view id) {
-  return environment_where("WHERE id = ?1", id, {});
+  return environment_where("WHERE id = ?1", id, std::nullopt);
 }
 
 ApiKey SqliteStore::create_api_key(ApiKey key) {

@@ -45,8 +45,9 @@ class SqliteStore final : public Store {
   std::size_t count_usage() override;
 
  private:
+  // One environment by a WHERE clause with one or two text parameters (?1, ?2).
   std::optional<Environment> environment_where(const std::string& where, std::string_view a,
-                                               std::string_view b);
+                                               std::optional<std::string_view> b);
 
   std::mutex mu_;  // guards db_: a sqlite3 connection must not be used by two threads at once
   SqliteDb db_;
