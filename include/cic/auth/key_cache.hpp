@@ -1,0 +1,55 @@
+#pragma once
+#include <array>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "cic/auth/key_identity.hpp"
+#include "cic/common/clock.hpp"
+
+namespace cic::auth {
+
+/// In-memory cache of key hash -> identity on the hot path, with positive and negative entries and
+/// a TTL for each. Sharded so that event-loop threads rarely contend. Thread-safe.
+class KeyCache {
+ public:
+  enum class State { kMiss, kValid, kInvalid };
+  struct Entry {
+    State state = State::kMiss;
+    std::shared_ptr<const KeyIdentity> identity;  // set when kValid
+  };
+
+  KeyCache(const Clock& clock, std::chrono::milliseconds ttl, std::chrono::milliseconds negative_ttl,
+           std::size_t max_entries = 100'000);
+
+  Entry get(const std::string& hash) const;
+  void put_valid(std::shared_ptr<const KeyIdentity> identity);
+  void put_invalid(const std::string& hash);
+  void invalidate(const std::string& hash);
+  void clear();
+  std::size_t size() const;
+
+ private:
+  struct Slot {
+    std::shared_ptr<const KeyIdentity> identity;  // null = negative entry
+    std::chrono::steady_clock::time_point expires;
+  };
+  struct Shard {
+    mutable std::mutex mutex;
+    std::unordered_map<std::string, Slot> slots;
+  };
+  static constexpr std::size_t kShards = 16;
+
+  Shard& shard_for(const std::string& hash) const;
+  void insert(const std::string& hash, Slot slot);
+
+  const Clock& clock_;
+  std::chrono::milliseconds ttl_;
+  std::chrono::milliseconds negative_ttl_;
+  std::size_t max_per_shard_;
+  mutable std::array<Shard, kShards> shards_;
+};
+
+}  // namespace cic::auth

@@ -1,0 +1,25 @@
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cic::auth {
+
+/// Everything the hot path needs to know about an authenticated key, resolved once and cached.
+struct KeyIdentity {
+  std::string key_id;
+  std::string key_hash;
+  std::string org_id;
+  std::string org_name;
+  std::string environment_id;
+  std::string environment_name;
+  std::string region;
+  std::vector<std::string> models;  // enabled for the environment
+  std::optional<std::int64_t> expires_at;  // unix ms
+
+  bool model_enabled(const std::string& model) const;
+  bool expired(std::int64_t now_unix_ms) const { return expires_at && *expires_at <= now_unix_ms; }
+};
+
+}  // namespace cic::auth

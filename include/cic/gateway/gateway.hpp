@@ -1,0 +1,63 @@
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "cic/auth/key_cache.hpp"
+#include "cic/auth/key_hasher.hpp"
+#include "cic/auth/last_used_tracker.hpp"
+#include "cic/billing/usage_sink.hpp"
+#include "cic/common/clock.hpp"
+#include "cic/config/config.hpp"
+#include "cic/registry/node_registry.hpp"
+#include "cic/router/router.hpp"
+#include "cic/store/store.hpp"
+#include "cic/telemetry/metrics.hpp"
+
+namespace boost::asio {
+class io_context;
+class thread_pool;
+}  // namespace boost::asio
+
+namespace cic::gateway {
+
+/// Everything the gateway uses, owned by the caller (App) and outliving the Gateway.
+struct GatewayDeps {
+  const config::Config& config;
+  const Clock& clock;
+  boost::asio::thread_pool& blocking;
+  store::Store& store;
+  const auth::KeyHasher& hasher;
+  auth::KeyCache& key_cache;
+  auth::LastUsedTracker& last_used;
+  const registry::NodeRegistry& registry;
+  const router::Router& router;
+  billing::UsageSink& usage;
+  telemetry::Metrics& metrics;
+};
+
+/// The client API listener (HTTP or HTTPS) and the admin listener (metrics, health), on the
+/// caller's io_context. Start, then run the io_context; shut down from any thread.
+class Gateway {
+ public:
+  Gateway(boost::asio::io_context& io, GatewayDeps deps);
+  ~Gateway();
+
+  /// Binds both listeners and starts accepting. Throws on bind or TLS setup errors.
+  void start();
+  std::uint16_t http_port() const;
+  std::uint16_t admin_port() const;
+
+  /// Stops accepting, closes idle connections, lets in-flight requests and streams finish, and
+  /// calls `on_drained` (on a loop thread) when none is left or `config.server.shutdown_grace`
+  /// has passed, whichever comes first. Thread-safe; later calls are ignored.
+  void shutdown(std::function<void()> on_drained);
+  bool draining() const;
+  std::size_t active_requests() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cic::gateway

@@ -1,0 +1,198 @@
+#include "cic/app/app.hpp"
+
+#include <utility>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <nlohmann/json.hpp>
+#include <prometheus/counter.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "cic/app/bootstrap.hpp"
+#include "cic/auth/key_cache.hpp"
+#include "cic/auth/key_hasher.hpp"
+#include "cic/auth/last_used_tracker.hpp"
+#include "cic/billing/usage_writer.hpp"
+#include "cic/gateway/gateway.hpp"
+#include "cic/registry/node_registry.hpp"
+#include "cic/router/router.hpp"
+#include "cic/scheduler/strategy.hpp"
+#include "cic/telemetry/logging.hpp"
+#include "cic/telemetry/metrics.hpp"
+
+namespace cic::app {
+namespace net = boost::asio;
+
+namespace {
+
+std::unique_ptr<store::Store> open_store(const config::StoreConfig& cfg) {
+  if (cfg.backend == config::StoreConfig::Backend::kPostgres) {
+    return store::make_postgres_store(cfg.postgres.dsn, cfg.postgres.pool_size);
+  }
+  return store::make_sqlite_store(cfg.sqlite.path);
+}
+
+std::vector<registry::Node> nodes_from_config(const config::Config& config) {
+  std::vector<registry::Node> nodes;
+  for (const auto& n : config.nodes) {
+    registry::Node node;
+    node.id = n.id;
+    node.provider = n.provider;
+    node.region = n.region;
+    node.instance_type = n.instance_type;
+    node.endpoint = n.endpoint;
+    node.models = n.models;
+    node.spot = n.spot;
+    node.price_per_hour_micros = static_cast<std::int64_t>(n.price_per_hour * 1'000'000);
+    node.capacity_tokens_per_sec = n.capacity_tokens_per_sec;
+    std::string error;
+    if (!registry::parse_endpoint(n.endpoint, node.address, error)) {
+      throw std::runtime_error("node " + n.id + ": " + error);
+    }
+    if (node.address.scheme != "http") {
+      throw std::runtime_error("node " + n.id + ": only http:// node endpoints are supported by this version");
+    }
+    nodes.push_back(std::move(node));
+  }
+  return nodes;
+}
+
+std::map<std::string, std::vector<std::string>> region_fallbacks(const config::Config& config) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& r : config.regions) out[r.name] = r.fallback;
+  return out;
+}
+
+void write_ready_file(const std::string& path, std::uint16_t http_port, std::uint16_t admin_port,
+                      const config::BootstrapConfig& bootstrap) {
+  nlohmann::json ready{{"pid", ::getpid()}, {"http_port", http_port}, {"admin_port", admin_port}};
+  if (bootstrap.enabled) ready["api_key_file"] = bootstrap.api_key_file;
+  std::filesystem::path target(path);
+  if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
+  auto tmp = target;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << ready.dump() << '\n';
+  }
+  std::filesystem::rename(tmp, target);
+}
+
+}  // namespace
+
+struct App::Impl {
+  Impl(config::Config cfg, AppOptions opts) : config(std::move(cfg)), options(std::move(opts)) {}
+
+  void flush_last_used(net::thread_pool& blocking, store::Store& store, auth::LastUsedTracker& tracker) {
+    auto batch = tracker.drain();
+    if (batch.empty()) return;
+    net::post(blocking, [&store, batch = std::move(batch)] {
+      try {
+        store.touch_api_keys(batch);
+      } catch (const std::exception& e) {
+        spdlog::warn("could not record key last use for {} key(s): {}", batch.size(), e.what());
+      }
+    });
+  }
+
+  void schedule_last_used_flush(net::steady_timer& timer, net::thread_pool& blocking, store::Store& store,
+                                auth::LastUsedTracker& tracker) {
+    timer.expires_after(config.auth.last_used_flush_interval);
+    timer.async_wait([&, this](boost::system::error_code ec) {
+      if (ec) return;
+      flush_last_used(blocking, store, tracker);
+      schedule_last_used_flush(timer, blocking, store, tracker);
+    });
+  }
+
+  config::Config config;
+  AppOptions options;
+};
+
+App::App(config::Config config, AppOptions options) : impl_(std::make_unique<Impl>(std::move(config), std::move(options))) {}
+
+App::~App() = default;
+
+int App::run() {
+  const config::Config& config = impl_->config;
+  telemetry::setup_logging(config.logging.level, config.logging.format);
+  SystemClock clock;
+  telemetry::Metrics metrics;
+
+  auto store = open_store(config.store);
+  store->migrate();
+  spdlog::info("store: {} schema version {}",
+               config.store.backend == config::StoreConfig::Backend::kPostgres ? "postgres" : "sqlite " + config.store.sqlite.path,
+               store->schema_version());
+  auth::KeyHasher hasher(config.auth.key_hash_secret);
+  blocking_sync_catalog(config, *store);
+  if (config.bootstrap.enabled) blocking_bootstrap(config, *store, hasher);
+
+  registry::NodeRegistry registry;
+  registry.publish(nodes_from_config(config));
+  scheduler::RoundRobinStrategy strategy;
+  router::Router router(registry, strategy, clock, region_fallbacks(config));
+  auth::KeyCache key_cache(clock, config.auth.cache_ttl, config.auth.negative_cache_ttl);
+  auth::LastUsedTracker last_used;
+  billing::UsageWriter usage(*store, {}, [&metrics](std::size_t written, std::size_t duplicates, std::size_t dropped) {
+    if (written) metrics.usage_records("written").Increment(static_cast<double>(written));
+    if (duplicates) metrics.usage_records("duplicate").Increment(static_cast<double>(duplicates));
+    if (dropped) metrics.usage_records("dropped").Increment(static_cast<double>(dropped));
+  });
+
+  unsigned threads = config.server.threads ? config.server.threads : std::max(1u, std::thread::hardware_concurrency());
+  net::io_context io(static_cast<int>(threads));
+  net::thread_pool blocking(config.store.blocking_threads);
+  gateway::Gateway gateway(io, gateway::GatewayDeps{config, clock, blocking, *store, hasher, key_cache, last_used,
+                                                    registry, router, usage, metrics});
+  gateway.start();
+
+  net::steady_timer last_used_timer(io);
+  impl_->schedule_last_used_flush(last_used_timer, blocking, *store, last_used);
+
+  net::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+  std::function<void()> wait_for_signal = [&] {
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        spdlog::warn("SIGHUP: configuration reload is not supported by this version; restart to apply changes");
+        wait_for_signal();
+        return;
+      }
+      spdlog::info("{} received: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      gateway.shutdown([&] {
+        last_used_timer.cancel();
+        io.stop();
+      });
+      wait_for_signal();  // a second signal during the drain is absorbed; the deadline still holds
+    });
+  };
+  wait_for_signal();
+
+  if (!impl_->options.ready_file.empty()) {
+    write_ready_file(impl_->options.ready_file, gateway.http_port(), gateway.admin_port(), config.bootstrap);
+  }
+  spdlog::info("cic-control ready: client API on port {}, admin on port {}, {} thread(s)", gateway.http_port(),
+               gateway.admin_port(), threads);
+
+  std::vector<std::thread> workers;
+  for (unsigned i = 1; i < threads; ++i) workers.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : workers) t.join();
+
+  impl_->flush_last_used(blocking, *store, last_used);
+  blocking.join();
+  usage.flush_and_stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  spdlog::info("cic-control stopped");
+  return 0;
+}
+
+}  // namespace cic::app

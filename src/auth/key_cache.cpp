@@ -1,0 +1,78 @@
+#include "cic/auth/key_cache.hpp"
+
+#include <algorithm>
+#include <functional>
+
+#include "cic/auth/key_hasher.hpp"
+
+namespace cic::auth {
+
+bool KeyIdentity::model_enabled(const std::string& model) const {
+  return std::find(models.begin(), models.end(), model) != models.end();
+}
+
+KeyCache::KeyCache(const Clock& clock, std::chrono::milliseconds ttl, std::chrono::milliseconds negative_ttl,
+                   std::size_t max_entries)
+    : clock_(clock),
+      ttl_(ttl),
+      negative_ttl_(negative_ttl),
+      max_per_shard_(std::max<std::size_t>(1, max_entries / kShards)) {}
+
+KeyCache::Shard& KeyCache::shard_for(const std::string& hash) const {
+  return shards_[std::hash<std::string>{}(hash) % kShards];
+}
+
+KeyCache::Entry KeyCache::get(const std::string& hash) const {
+  Shard& shard = shard_for(hash);
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.slots.find(hash);
+  if (it == shard.slots.end() || it->second.expires <= clock_.now()) return {};
+  if (!it->second.identity) return {State::kInvalid, nullptr};
+  // The map is keyed by hash already; comparing again in constant time costs nothing and keeps a
+  // hash-collision bug in the map from ever authenticating the wrong key.
+  if (!constant_time_equal(it->second.identity->key_hash, hash)) return {};
+  return {State::kValid, it->second.identity};
+}
+
+void KeyCache::insert(const std::string& hash, Slot slot) {
+  Shard& shard = shard_for(hash);
+  std::lock_guard lock(shard.mutex);
+  if (shard.slots.size() >= max_per_shard_ && !shard.slots.count(hash)) {
+    // Bounded memory under a flood of random keys: drop expired entries, then anything.
+    auto now = clock_.now();
+    std::erase_if(shard.slots, [&](const auto& kv) { return kv.second.expires <= now; });
+    if (shard.slots.size() >= max_per_shard_) shard.slots.erase(shard.slots.begin());
+  }
+  shard.slots.insert_or_assign(hash, std::move(slot));
+}
+
+void KeyCache::put_valid(std::shared_ptr<const KeyIdentity> identity) {
+  std::string hash = identity->key_hash;
+  insert(hash, Slot{std::move(identity), clock_.now() + ttl_});
+}
+
+void KeyCache::put_invalid(const std::string& hash) { insert(hash, Slot{nullptr, clock_.now() + negative_ttl_}); }
+
+void KeyCache::invalidate(const std::string& hash) {
+  Shard& shard = shard_for(hash);
+  std::lock_guard lock(shard.mutex);
+  shard.slots.erase(hash);
+}
+
+void KeyCache::clear() {
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    shard.slots.clear();
+  }
+}
+
+std::size_t KeyCache::size() const {
+  std::size_t n = 0;
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    n += shard.slots.size();
+  }
+  return n;
+}
+
+}  // namespace cic::auth

@@ -1,0 +1,81 @@
+#pragma once
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "cic/auth/key_cache.hpp"
+#include "cic/auth/key_hasher.hpp"
+#include "cic/auth/last_used_tracker.hpp"
+#include "cic/billing/usage_sink.hpp"
+#include "cic/common/api_error.hpp"
+#include "cic/common/clock.hpp"
+#include "cic/config/config.hpp"
+#include "cic/router/router.hpp"
+#include "cic/store/store.hpp"
+#include "cic/telemetry/metrics.hpp"
+#include "client_channel.hpp"
+#include "openai_request.hpp"
+#include "upstream_pool.hpp"
+
+namespace cic::gateway {
+
+/// What the client API needs; all owned elsewhere (by App) and outliving the handler.
+struct ApiDeps {
+  const config::Config& config;
+  const Clock& clock;
+  net::thread_pool& blocking;
+  store::Store& store;
+  const auth::KeyHasher& hasher;
+  auth::KeyCache& key_cache;
+  auth::LastUsedTracker& last_used;
+  const router::Router& router;
+  UpstreamPool& upstream;
+  billing::UsageSink& usage;
+  telemetry::Metrics& metrics;
+  std::function<bool()> ready;  // /readyz: serving and not draining
+};
+
+/// Per-request bookkeeping shared by the steps of one client API request.
+struct RequestState {
+  std::string request_id;
+  std::string route = "other";  // metrics label
+  std::chrono::steady_clock::time_point started;
+  int status = 0;
+};
+
+/// The OpenAI-compatible client API: /v1/... and /{org}/{env}/{model}/v1/...
+class ApiHandler final : public RequestHandler {
+ public:
+  explicit ApiHandler(ApiDeps deps);
+
+  net::awaitable<void> handle(Request& request, ClientChannel& channel) override;
+  net::awaitable<void> reject(int status, ClientChannel& channel, std::string_view detail) override;
+
+ private:
+  using Identity = std::shared_ptr<const auth::KeyIdentity>;
+
+  net::awaitable<void> dispatch(Request& request, ClientChannel& channel, RequestState& state);
+  net::awaitable<std::variant<Identity, ApiError>> authenticate(const Request& request);
+  net::awaitable<void> list_models(const auth::KeyIdentity& identity, std::string_view model_id,
+                                   ClientChannel& channel, RequestState& state);
+  std::optional<ApiError> check_model(const auth::KeyIdentity& identity, const OpenAiRequest& request) const;
+
+  // forwarder.cpp
+  struct Attempt;
+  net::awaitable<void> forward(const OpenAiRequest& request, const auth::KeyIdentity& identity,
+                               ClientChannel& channel, RequestState& state);
+  net::awaitable<Attempt> try_node(const OpenAiRequest& request, const auth::KeyIdentity& identity,
+                                   const registry::Node& node, const std::string& region, ClientChannel& channel,
+                                   RequestState& state);
+
+  net::awaitable<void> send_error(ClientChannel& channel, RequestState& state, const ApiError& error);
+  net::awaitable<void> send_json(ClientChannel& channel, RequestState& state, int status, std::string body);
+  void finish(RequestState& state);
+
+  ApiDeps deps_;
+};
+
+}  // namespace cic::gateway

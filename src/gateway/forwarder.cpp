@@ -1,0 +1,281 @@
+// Forwarding a validated request to a node: failover before the first byte, then either a whole
+// JSON answer or an SSE stream relayed chunk by chunk, and one usage record at the end.
+#include <nlohmann/json.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+#include <spdlog/spdlog.h>
+
+#include "api_handler.hpp"
+#include "disconnect_watch.hpp"
+#include "sse_filter.hpp"
+
+namespace cic::gateway {
+namespace {
+
+constexpr auto kEjectAfterConnectFailure = std::chrono::seconds(2);
+
+struct InFlight {
+  explicit InFlight(registry::NodeLoad& load) : load_(load) {
+    load_.in_flight.fetch_add(1, std::memory_order_relaxed);
+    load_.requests.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~InFlight() { load_.in_flight.fetch_sub(1, std::memory_order_relaxed); }
+  registry::NodeLoad& load_;
+};
+
+bool is_timeout(const beast::error_code& ec) { return ec == beast::error::timeout; }
+
+// A node's error body in OpenAI's shape whatever vLLM version sent it (older ones answer a flat
+// {"object":"error","message",...}).
+std::string normalize_node_error(int status, const std::string& body) {
+  nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
+  ApiError error{status, status >= 500 ? "server_error" : "invalid_request_error", "", "", "The model node rejected the request."};
+  if (doc.is_object()) {
+    const nlohmann::json& e = doc.contains("error") && doc["error"].is_object() ? doc["error"] : doc;
+    if (e.contains("message") && e["message"].is_string()) error.message = e["message"].get<std::string>();
+    if (e.contains("param") && e["param"].is_string()) error.param = e["param"].get<std::string>();
+    if (e.contains("code") && e["code"].is_string()) error.code = e["code"].get<std::string>();
+  }
+  return error.to_json();
+}
+
+std::string node_message(const std::string& body) {
+  nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
+  if (doc.is_object()) {
+    const nlohmann::json& e = doc.contains("error") && doc["error"].is_object() ? doc["error"] : doc;
+    if (e.contains("message") && e["message"].is_string()) return e["message"].get<std::string>();
+  }
+  return "no details";
+}
+
+}  // namespace
+
+struct ApiHandler::Attempt {
+  bool done = false;       // the client got its answer (success or a final error)
+  bool retryable = false;  // nothing reached the client; another node may try
+  ApiError error;
+
+  static Attempt answered() { return Attempt{true, false, {}}; }
+  static Attempt failed(bool retryable, ApiError error) { return Attempt{false, retryable, std::move(error)}; }
+};
+
+net::awaitable<void> ApiHandler::forward(const OpenAiRequest& request, const auth::KeyIdentity& identity,
+                                         ClientChannel& channel, RequestState& state) {
+  router::RouteRequest route{request.model, identity.region, false, {}, {request.user}};
+  std::optional<ApiError> last_error;
+  for (unsigned attempt = 0; attempt < std::max(1u, deps_.config.upstream.max_attempts); ++attempt) {
+    auto decision = deps_.router.route(route);
+    if (!decision.node) {
+      if (!last_error) last_error = ApiError::no_capacity(request.model, identity.region);
+      break;
+    }
+    InFlight in_flight(*decision.node->load);
+    Attempt result = co_await try_node(request, identity, *decision.node, decision.region, channel, state);
+    if (result.done) co_return;
+    decision.node->load->failures.fetch_add(1, std::memory_order_relaxed);
+    last_error = result.error;
+    if (!result.retryable) break;
+    route.exclude.push_back(decision.node->id);
+  }
+  co_await send_error(channel, state, *last_error);
+}
+
+net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& request,
+                                                         const auth::KeyIdentity& identity,
+                                                         const registry::Node& node, const std::string& region,
+                                                         ClientChannel& channel, RequestState& state) {
+  const auto& cfg = deps_.config.upstream;
+  auto& metrics = deps_.metrics;
+
+  http::request<http::string_body> upstream_request{http::verb::post, upstream_path(request.endpoint), 11};
+  upstream_request.set(http::field::host, node.address.host + ":" + std::to_string(node.address.port));
+  upstream_request.set(http::field::content_type, "application/json");
+  upstream_request.set(http::field::accept, request.stream ? "text/event-stream" : "application/json");
+  upstream_request.set("x-request-id", state.request_id);
+  upstream_request.keep_alive(true);
+  upstream_request.body() = request.upstream_body;
+  upstream_request.prepare_payload();
+
+  // Send and read the response head, on a pooled connection first; a pooled connection the node
+  // already closed fails before any byte of an answer, so one fresh retry on the same node is safe.
+  std::unique_ptr<beast::tcp_stream> conn;
+  beast::flat_buffer upstream_buffer;
+  std::optional<http::response_parser<http::empty_body>> head_parser;
+  auto sent_at = deps_.clock.now();
+  for (int fresh = 0; fresh < 2; ++fresh) {
+    auto [ec, lease] = co_await deps_.upstream.acquire(node, cfg.connect_timeout, fresh == 0);
+    if (ec) {
+      metrics.upstream(node.id, "connect_error").Increment();
+      node.load->ejected_until_ns.store(
+          (deps_.clock.now() + kEjectAfterConnectFailure).time_since_epoch().count(), std::memory_order_relaxed);
+      spdlog::warn("request {}: cannot connect to node {} ({}): {}", state.request_id, node.id, node.endpoint, ec.message());
+      co_return Attempt::failed(true, ApiError::upstream_failure("Could not connect to a model node."));
+    }
+    conn = std::move(lease.stream);
+    head_parser.emplace();
+    head_parser->header_limit(64 * 1024);
+    upstream_buffer.clear();
+    sent_at = deps_.clock.now();
+
+    DisconnectWatch watch(channel.socket(), [&conn] { if (conn) conn->close(); });
+    conn->expires_after(cfg.first_byte_timeout);
+    auto [wec, written] = co_await http::async_write(*conn, upstream_request, use_nothrow);
+    beast::error_code rec = wec;
+    if (!wec) std::tie(rec, std::ignore) = co_await http::async_read_header(*conn, upstream_buffer, *head_parser, use_nothrow);
+    watch.stop();
+    if (watch.gone()) {
+      metrics.upstream(node.id, "client_gone").Increment();
+      channel.set_keep_alive(false);
+      state.status = 499;  // nginx's "client closed request", for metrics only
+      co_return Attempt::answered();
+    }
+    if (!rec) break;
+    if (is_timeout(rec)) {
+      metrics.upstream(node.id, "timeout").Increment();
+      co_return Attempt::failed(false, ApiError::upstream_timeout());
+    }
+    if (lease.reused && fresh == 0) continue;  // stale keep-alive connection
+    metrics.upstream(node.id, "io_error").Increment();
+    spdlog::warn("request {}: node {} failed: {}", state.request_id, node.id, rec.message());
+    co_return Attempt::failed(true, ApiError::upstream_failure("The model node failed to answer."));
+  }
+  metrics.upstream_ttfb(node.id).Observe(std::chrono::duration<double>(deps_.clock.now() - sent_at).count());
+
+  store::UsageRecord usage;
+  usage.request_id = state.request_id;
+  usage.org_id = identity.org_id;
+  usage.environment_id = identity.environment_id;
+  usage.api_key_id = identity.key_id;
+  usage.model = request.model;
+  usage.region = region;
+  usage.node_id = node.id;
+  usage.endpoint = to_string(request.endpoint);
+  usage.streamed = request.stream;
+  auto record_usage = [&](const TokenUsage& tokens, bool cancelled, std::chrono::steady_clock::time_point first_token) {
+    auto now = deps_.clock.now();
+    usage.prompt_tokens = tokens.prompt_tokens;
+    usage.completion_tokens = tokens.completion_tokens;
+    usage.cached_tokens = tokens.cached_tokens;
+    usage.cancelled = cancelled;
+    usage.status = state.status;
+    usage.latency_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - state.started).count();
+    usage.ttft_ms = std::chrono::duration_cast<std::chrono::milliseconds>(first_token - state.started).count();
+    usage.created_at = deps_.clock.unix_millis();
+    if (tokens.prompt_tokens) metrics.tokens(request.model, "prompt").Increment(static_cast<double>(tokens.prompt_tokens));
+    if (tokens.completion_tokens) metrics.tokens(request.model, "completion").Increment(static_cast<double>(tokens.completion_tokens));
+    deps_.usage.record(std::move(usage));
+  };
+
+  const int status = head_parser->get().result_int();
+  const bool is_sse = head_parser->get()[http::field::content_type].starts_with("text/event-stream");
+
+  if (status != 200 || !request.stream || !is_sse) {
+    // A whole body: the answer, or the node's error.
+    http::response_parser<http::string_body> parser{std::move(*head_parser)};
+    parser.body_limit(cfg.max_response_bytes);
+    DisconnectWatch watch(channel.socket(), [&conn] { if (conn) conn->close(); });
+    conn->expires_after(cfg.request_timeout);
+    auto [ec, n] = co_await http::async_read(*conn, upstream_buffer, parser, use_nothrow);
+    watch.stop();
+    if (watch.gone()) {
+      metrics.upstream(node.id, "client_gone").Increment();
+      channel.set_keep_alive(false);
+      state.status = 499;
+      co_return Attempt::answered();
+    }
+    if (ec) {
+      metrics.upstream(node.id, is_timeout(ec) ? "timeout" : "io_error").Increment();
+      if (is_timeout(ec)) co_return Attempt::failed(false, ApiError::upstream_timeout());
+      co_return Attempt::failed(status == 200 ? false : true, ApiError::upstream_failure("The model node's answer was cut off."));
+    }
+    auto& upstream_response = parser.get();
+    if (parser.keep_alive()) deps_.upstream.release(node, std::move(conn));
+    if (status >= 500) {
+      metrics.upstream(node.id, "server_error").Increment();
+      spdlog::warn("request {}: node {} answered {}: {}", state.request_id, node.id, status, node_message(upstream_response.body()));
+      co_return Attempt::failed(true, ApiError::upstream_failure("The model node failed: " + node_message(upstream_response.body())));
+    }
+    metrics.upstream(node.id, status == 200 ? "ok" : "client_error").Increment();
+    Response response{static_cast<http::status>(status), 11};
+    response.set(http::field::content_type, status == 200 && !upstream_response[http::field::content_type].empty()
+                                                  ? upstream_response[http::field::content_type]
+                                                  : "application/json");
+    response.set("x-request-id", state.request_id);
+    response.body() = status == 200 ? std::move(upstream_response.body()) : normalize_node_error(status, upstream_response.body());
+    TokenUsage tokens = status == 200 ? usage_from_response_body(response.body()) : TokenUsage{};
+    state.status = status;
+    auto answered = deps_.clock.now();
+    bool delivered = co_await channel.send(response);
+    record_usage(tokens, !delivered, answered);
+    co_return Attempt::answered();
+  }
+
+  // SSE: from here on the client has seen bytes; no other node may take over.
+  http::response_parser<http::buffer_body> parser{std::move(*head_parser)};
+  parser.body_limit(boost::none);
+  StreamHead head{http::status::ok, 11};
+  head.set(http::field::content_type, "text/event-stream");
+  head.set(http::field::cache_control, "no-cache");
+  head.set("x-request-id", state.request_id);
+  head.set("x-accel-buffering", "no");
+  head.chunked(true);
+  state.status = 200;
+  metrics.upstream(node.id, "ok").Increment();
+
+  SseFilter filter(request.client_include_usage, request.client_continuous_usage);
+  bool client_ok = co_await channel.send_head(head);
+  bool upstream_ok = true;
+  auto first_token = deps_.clock.now();
+  bool seen_token = false;
+  std::string out;
+  std::array<char, 16 * 1024> buffer;
+  {
+    DisconnectWatch watch(channel.socket(), [&conn] { if (conn) conn->close(); });
+    while (client_ok && !parser.is_done()) {
+      parser.get().body().data = buffer.data();
+      parser.get().body().size = buffer.size();
+      conn->expires_after(cfg.stream_idle_timeout);
+      auto [ec, n] = co_await http::async_read(*conn, upstream_buffer, parser, use_nothrow);
+      if (ec == http::error::need_buffer) ec = {};
+      std::size_t got = buffer.size() - parser.get().body().size;
+      if (got > 0) {
+        filter.feed(std::string_view(buffer.data(), got), out);
+        if (!seen_token && filter.content_events() > 0) {
+          seen_token = true;
+          first_token = deps_.clock.now();
+        }
+        if (!out.empty()) {
+          client_ok = !watch.gone() && co_await channel.send_chunk(out);
+          out.clear();
+        }
+      }
+      if (watch.gone()) client_ok = false;
+      if (ec) {
+        upstream_ok = false;
+        if (client_ok) {
+          metrics.upstream(node.id, is_timeout(ec) ? "stream_timeout" : "stream_error").Increment();
+          spdlog::warn("request {}: stream from node {} broke: {}", state.request_id, node.id, ec.message());
+        }
+        break;
+      }
+    }
+    watch.stop();
+  }
+  if (client_ok) {
+    if (!upstream_ok && !filter.saw_done()) {
+      // Same convention as vLLM: an error event, then [DONE], on a 200 stream.
+      ApiError error = ApiError::upstream_failure("The model node stopped in the middle of the stream.");
+      client_ok = co_await channel.send_chunk("data: " + error.to_json() + "\n\ndata: [DONE]\n\n");
+    }
+    if (client_ok) client_ok = co_await channel.finish_chunks();
+  }
+  if (!client_ok) {
+    channel.set_keep_alive(false);
+    metrics.upstream(node.id, "client_gone").Increment();
+  }
+  if (upstream_ok && client_ok && parser.is_done() && parser.keep_alive()) deps_.upstream.release(node, std::move(conn));
+  record_usage(filter.usage(), !client_ok || !upstream_ok, seen_token ? first_token : deps_.clock.now());
+  co_return Attempt::answered();
+}
+
+}  // namespace cic::gateway

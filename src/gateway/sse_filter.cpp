@@ -1,0 +1,121 @@
+#include "sse_filter.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace cic::gateway {
+namespace {
+
+// ordered_json keeps the node's key order when a chunk has to be re-serialized.
+using json = nlohmann::ordered_json;
+
+void read_usage(const json& usage, TokenUsage& out) {
+  if (!usage.is_object()) return;
+  out.reported = true;
+  out.prompt_tokens = usage.value("prompt_tokens", out.prompt_tokens);
+  out.completion_tokens = usage.value("completion_tokens", out.completion_tokens);
+  if (auto details = usage.find("prompt_tokens_details"); details != usage.end() && details->is_object()) {
+    out.cached_tokens = details->value("cached_tokens", out.cached_tokens);
+  }
+}
+
+// Finds the end of the first event in `buffer` (a blank line). Returns the event length and sets
+// `separator` to the blank line's length, or returns npos.
+std::size_t find_event_end(std::string_view buffer, std::size_t& separator) {
+  for (std::size_t i = 0; i + 1 < buffer.size(); ++i) {
+    if (buffer[i] != '\n') continue;
+    if (buffer[i + 1] == '\n') {
+      separator = 2;
+      return i;
+    }
+    if (buffer[i + 1] == '\r' && i + 2 < buffer.size() && buffer[i + 2] == '\n') {
+      separator = 3;
+      return i;
+    }
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+TokenUsage usage_from_response_body(std::string_view body) {
+  TokenUsage usage;
+  json doc = json::parse(body, nullptr, false);
+  if (doc.is_object()) {
+    if (auto it = doc.find("usage"); it != doc.end()) read_usage(*it, usage);
+  }
+  return usage;
+}
+
+SseFilter::SseFilter(bool client_include_usage, bool client_continuous_usage)
+    : include_usage_(client_include_usage), continuous_usage_(client_continuous_usage && client_include_usage) {}
+
+void SseFilter::feed(std::string_view bytes, std::string& out) {
+  pending_.append(bytes);
+  std::size_t consumed = 0;
+  for (;;) {
+    std::size_t separator = 0;
+    std::string_view rest = std::string_view(pending_).substr(consumed);
+    std::size_t end = find_event_end(rest, separator);
+    if (end == std::string_view::npos) break;
+    handle_event(rest.substr(0, end), out);
+    consumed += end + separator;
+  }
+  pending_.erase(0, consumed);
+}
+
+void SseFilter::handle_event(std::string_view event, std::string& out) {
+  // An event may have several lines; we care about `data:` (one per event in vLLM's streams).
+  std::string_view data;
+  bool has_data = false;
+  std::size_t pos = 0;
+  while (pos <= event.size()) {
+    std::size_t nl = event.find('\n', pos);
+    std::string_view line = event.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.starts_with("data:")) {
+      data = line.substr(5);
+      if (!data.empty() && data.front() == ' ') data.remove_prefix(1);
+      has_data = true;
+    }
+    if (nl == std::string_view::npos) break;
+    pos = nl + 1;
+  }
+  if (!has_data) {
+    out.append(event).append("\n\n");  // comments and keep-alives pass through
+    return;
+  }
+  handle_data(data, event, out);
+}
+
+void SseFilter::handle_data(std::string_view data, std::string_view raw_event, std::string& out) {
+  if (data == "[DONE]") {
+    saw_done_ = true;
+    out.append("data: [DONE]\n\n");
+    return;
+  }
+  json chunk = json::parse(data, nullptr, false);
+  if (!chunk.is_object()) {
+    out.append(raw_event).append("\n\n");
+    return;
+  }
+  if (chunk.contains("error")) saw_error_ = true;
+  auto usage = chunk.find("usage");
+  bool has_usage = usage != chunk.end() && usage->is_object();
+  if (has_usage) read_usage(*usage, usage_);
+
+  auto choices = chunk.find("choices");
+  bool usage_only = has_usage && choices != chunk.end() && choices->is_array() && choices->empty();
+  if (usage_only) {
+    if (include_usage_) out.append("data: ").append(data).append("\n\n");
+    return;
+  }
+  if (choices != chunk.end()) ++content_events_;
+  if (has_usage && !continuous_usage_) {
+    chunk.erase("usage");
+    out.append("data: ").append(chunk.dump(-1, ' ', false, json::error_handler_t::replace)).append("\n\n");
+    return;
+  }
+  out.append("data: ").append(data).append("\n\n");
+}
+
+}  // namespace cic::gateway

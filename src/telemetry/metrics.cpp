@@ -1,0 +1,79 @@
+#include "cic/telemetry/metrics.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace cic::telemetry {
+namespace {
+
+const prometheus::Histogram::BucketBoundaries& latency_buckets() {
+  static const prometheus::Histogram::BucketBoundaries buckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                               0.1,    0.25,  0.5,    1,     2.5,   5,     10,
+                                                               30,     60,    120};
+  return buckets;
+}
+
+}  // namespace
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  requests_ = &prometheus::BuildCounter()
+                   .Name("cic_http_requests_total")
+                   .Help("Client API requests by route and HTTP status")
+                   .Register(*registry_);
+  duration_ = &prometheus::BuildHistogram()
+                   .Name("cic_http_request_duration_seconds")
+                   .Help("Client API request duration (for streams: until the last chunk)")
+                   .Register(*registry_);
+  gauges_ = &prometheus::BuildGauge().Name("cic_http_open").Help("Open client and admin connections").Register(*registry_);
+  upstream_ = &prometheus::BuildCounter()
+                   .Name("cic_upstream_requests_total")
+                   .Help("Requests sent to model nodes by outcome")
+                   .Register(*registry_);
+  ttfb_ = &prometheus::BuildHistogram()
+               .Name("cic_upstream_time_to_first_byte_seconds")
+               .Help("Time from sending a request to a node until its response headers")
+               .Register(*registry_);
+  tokens_ = &prometheus::BuildCounter().Name("cic_tokens_total").Help("Tokens served, by model and kind").Register(*registry_);
+  usage_ = &prometheus::BuildCounter()
+                .Name("cic_usage_records_total")
+                .Help("Usage records by outcome of their write to the store")
+                .Register(*registry_);
+}
+
+Metrics::~Metrics() = default;
+
+std::string Metrics::serialize() const {
+  prometheus::TextSerializer serializer;
+  return serializer.Serialize(registry_->Collect());
+}
+
+prometheus::Counter& Metrics::requests(const std::string& route, int status) {
+  return requests_->Add({{"route", route}, {"status", std::to_string(status)}});
+}
+
+prometheus::Histogram& Metrics::request_duration(const std::string& route) {
+  return duration_->Add({{"route", route}}, latency_buckets());
+}
+
+prometheus::Gauge& Metrics::connections() { return gauges_->Add({{"what", "connections"}}); }
+
+prometheus::Counter& Metrics::upstream(const std::string& node, const std::string& outcome) {
+  return upstream_->Add({{"node", node}, {"outcome", outcome}});
+}
+
+prometheus::Histogram& Metrics::upstream_ttfb(const std::string& node) {
+  return ttfb_->Add({{"node", node}}, latency_buckets());
+}
+
+prometheus::Counter& Metrics::tokens(const std::string& model, const std::string& kind) {
+  return tokens_->Add({{"model", model}, {"kind", kind}});
+}
+
+prometheus::Counter& Metrics::usage_records(const std::string& outcome) {
+  return usage_->Add({{"outcome", outcome}});
+}
+
+}  // namespace cic::telemetry
