@@ -132,7 +132,7 @@ def main():
 
     print()
     print(f"cic-control benchmark  commit {a.commit}  {os.cpu_count()} cpus  "
-          f"(latency in ms from the scheduled send time; closed loop: req/s at saturation)")
+          f"(times in ms; open loop from the scheduled send time, closed loop and streams from the actual send)")
     print()
     print_table(build_rows(results))
     print()
