@@ -5,6 +5,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/read.hpp>
+#include <string_view>
 
 namespace cic::bench {
 namespace asio = boost::asio;
@@ -22,6 +23,15 @@ const char* classify(const beast::error_code& ec, const char* otherwise) {
       ec == http::error::partial_message)
     return "closed";
   return otherwise;
+}
+
+// A close before any byte of the answer (a server dropping a keep-alive connection) and one in
+// the middle of an answer (a crash or an aborted relay) have different causes; tell them apart.
+template <class Parser>
+const char* classify_read(const beast::error_code& ec, const Parser& parser) {
+  const char* kind = classify(ec, "read");
+  if (kind == std::string_view("closed") && parser.got_some()) return "truncated";
+  return kind;
 }
 
 }  // namespace
@@ -79,24 +89,24 @@ asio::awaitable<const char*> HttpConnection::read_response(bool stream, Exchange
   parser_->body_limit(kMaxResponseBytes);
   if (!stream) {
     auto [ec, n] = co_await http::async_read(stream_, buffer_, *parser_, kTuple);
-    if (ec) co_return classify(ec, "read");
+    if (ec) co_return classify_read(ec, *parser_);
     result.status = parser_->get().result_int();
     result.first_body = Clock::now();
     co_return nullptr;
   }
   auto [hec, hn] = co_await http::async_read_header(stream_, buffer_, *parser_, kTuple);
-  if (hec) co_return classify(hec, "read");
+  if (hec) co_return classify_read(hec, *parser_);
   result.status = parser_->get().result_int();
   // read_some parses whatever arrived; the first time the decoded body is non-empty is the
   // first chunk (bytes already buffered with the header count as arriving with it).
   while (!parser_->is_done() && parser_->get().body().empty()) {
     auto [ec, n] = co_await http::async_read_some(stream_, buffer_, *parser_, kTuple);
-    if (ec) co_return classify(ec, "read");
+    if (ec) co_return classify_read(ec, *parser_);
   }
   result.first_body = Clock::now();
   if (!parser_->is_done()) {
     auto [ec, n] = co_await http::async_read(stream_, buffer_, *parser_, kTuple);
-    if (ec) co_return classify(ec, "read");
+    if (ec) co_return classify_read(ec, *parser_);
   }
   const std::string& body = parser_->get().body();
   if (result.status >= 200 && result.status <= 299 && body.find("[DONE]") == std::string::npos)
