@@ -124,6 +124,7 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
     if (!wec) std::tie(rec, std::ignore) = co_await http::async_read_header(*conn, upstream_buffer, *head_parser, use_nothrow);
     watch.stop();
     if (watch.gone()) {
+      spdlog::debug("request {}: client left while node {} was working", state.request_id, node.id);
       metrics.upstream(node.id, "client_gone").Increment();
       channel.set_keep_alive(false);
       state.status = 499;  // nginx's "client closed request", for metrics only
@@ -178,6 +179,7 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
     auto [ec, n] = co_await http::async_read(*conn, upstream_buffer, parser, use_nothrow);
     watch.stop();
     if (watch.gone()) {
+      spdlog::debug("request {}: client left while node {} was answering", state.request_id, node.id);
       metrics.upstream(node.id, "client_gone").Increment();
       channel.set_keep_alive(false);
       state.status = 499;
@@ -235,7 +237,8 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
       parser.get().body().data = buffer.data();
       parser.get().body().size = buffer.size();
       conn->expires_after(cfg.stream_idle_timeout);
-      auto [ec, n] = co_await http::async_read(*conn, upstream_buffer, parser, use_nothrow);
+      // read_some, not read: hand over whatever arrived instead of waiting for a full buffer.
+      auto [ec, n] = co_await http::async_read_some(*conn, upstream_buffer, parser, use_nothrow);
       if (ec == http::error::need_buffer) ec = {};
       std::size_t got = buffer.size() - parser.get().body().size;
       if (got > 0) {
