@@ -236,7 +236,7 @@ class GatewayStreamingTest(unittest.TestCase):
         return StreamReader(self.env.port, "/v1/chat/completions", body, self.env.auth(headers))
 
     def test_chunks_arrive_while_node_generates(self):
-        s = self.stream(chat(stream=True, max_tokens=12))
+        s = self.stream(chat(stream=True, max_tokens=12, ignore_eos=True))
         self.assertEqual(s.status, 200)
         self.assertTrue(s.header("content-type").startswith("text/event-stream"))
         self.assertTrue(s.header("x-request-id"))
@@ -266,7 +266,7 @@ class GatewayStreamingTest(unittest.TestCase):
         self.assertTrue(all("usage" in e for e in events))
 
     def test_stream_is_metered_from_node_usage(self):
-        s = self.stream(chat(stream=True, max_tokens=6))
+        s = self.stream(chat(stream=True, max_tokens=6, ignore_eos=True))
         rid = s.header("x-request-id")
         s.all_events()
         s.close()
@@ -278,7 +278,7 @@ class GatewayStreamingTest(unittest.TestCase):
         self.assertEqual((row["streamed"], row["cancelled"]), (1, 0))
 
     def test_client_disconnect_cancels_upstream_stream(self):
-        s = self.stream(chat(stream=True, max_tokens=60))
+        s = self.stream(chat(stream=True, max_tokens=60, ignore_eos=True))
         rid = s.header("x-request-id")
         seen = 0
         while seen < 3:
@@ -299,7 +299,7 @@ class GatewayStreamingTest(unittest.TestCase):
         s = StreamReader.__new__(StreamReader)
         import http.client
         conn = http.client.HTTPConnection("127.0.0.1", self.env.port, timeout=10)
-        conn.request("POST", "/v1/chat/completions", body=json.dumps(chat(max_tokens=50)),
+        conn.request("POST", "/v1/chat/completions", body=json.dumps(chat(max_tokens=50, ignore_eos=True)),
                      headers=self.env.auth({"X-Request-Id": "nonstream-cancel-1"}))
         harness.wait_for(lambda: self.env.sim_request("slow", "nonstream-cancel-1"), timeout=5,
                          what="the node to start the request")
