@@ -14,6 +14,11 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# The OpenAI SDK compatibility test needs the official SDK (npm registry; pinned by package-lock).
+if [[ ! -d "$ROOT/tests/sdk/node_modules/openai" ]]; then
+  (cd "$ROOT/tests/sdk" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 services_start "$WORK"
 export CIC_TEST_POSTGRES_DSN CIC_TEST_REDIS_URL CIC_TEST_REDIS_PORT CIC_TEST_PG_PORT
 export CIC_BUILD_DIR="$BUILD_DIR"
