@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache
   libboost1.81-dev libssl-dev libpqxx-dev libhiredis-dev nlohmann-json3-dev libspdlog-dev
   prometheus-cpp-dev libyaml-cpp-dev libgtest-dev libgmock-dev libsqlite3-dev
-  postgresql redis-server nginx-light python3 curl procps
+  postgresql redis-server nginx-light python3 curl procps openssl
 )
 
 missing=()

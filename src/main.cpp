@@ -10,7 +10,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: cic-control [--config FILE] [--ready-file FILE]\n"
-    "       cic-control --check-config FILE\n"
+    "       cic-control --check-config FILE   (or: --config FILE --check-config)\n"
     "       cic-control --version\n"
     "\n"
     "  --config FILE       YAML configuration (default: /etc/cic/cic.yaml)\n"
@@ -27,6 +27,7 @@ int report(const cic::config::ConfigError& error) {
 int main(int argc, char** argv) {
   std::string config_path = "/etc/cic/cic.yaml";
   std::string check_path;
+  bool check_mode = false;
   cic::app::AppOptions options;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -38,14 +39,19 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "--config") config_path = value("--config");
-    else if (arg == "--check-config") check_path = value("--check-config");
+    else if (arg == "--check-config") {
+      // Either `--check-config FILE` or `--config FILE --check-config`.
+      check_mode = true;
+      if (i + 1 < argc && argv[i + 1][0] != '-') check_path = argv[++i];
+    }
     else if (arg == "--ready-file") options.ready_file = value("--ready-file");
     else if (arg == "--version") { std::cout << "cic-control 0.1.0\n"; return 0; }
     else if (arg == "--help" || arg == "-h") { std::cout << kUsage; return 0; }
     else { std::cerr << "cic-control: unknown argument '" << arg << "'\n" << kUsage; return 64; }
   }
 
-  if (!check_path.empty()) {
+  if (check_mode) {
+    if (check_path.empty()) check_path = config_path;
     try {
       cic::config::load_config(check_path);
       std::cout << check_path << ": OK\n";
