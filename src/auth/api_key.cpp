@@ -91,8 +91,8 @@ bool has_valid_api_key_shape(std::string_view key) {
 }
 
 std::string_view api_key_environment(std::string_view key) {
+  if (!has_valid_api_key_shape(key)) return {};
   std::size_t start = body_start(key);
-  if (start == std::string_view::npos) return {};
   return key.substr(3, start - 4);
 }
 

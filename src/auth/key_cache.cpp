@@ -16,7 +16,7 @@ KeyCache::KeyCache(const Clock& clock, std::chrono::milliseconds ttl, std::chron
     : clock_(clock),
       ttl_(ttl),
       negative_ttl_(negative_ttl),
-      max_per_shard_(std::max<std::size_t>(1, max_entries / kShards)) {}
+      max_entries_(std::max<std::size_t>(1, max_entries)) {}
 
 KeyCache::Shard& KeyCache::shard_for(const std::string& hash) const {
   return shards_[std::hash<std::string>{}(hash) % kShards];
@@ -37,13 +37,24 @@ KeyCache::Entry KeyCache::get(const std::string& hash) const {
 void KeyCache::insert(const std::string& hash, Slot slot) {
   Shard& shard = shard_for(hash);
   std::lock_guard lock(shard.mutex);
-  if (shard.slots.size() >= max_per_shard_ && !shard.slots.count(hash)) {
-    // Bounded memory under a flood of random keys: drop expired entries, then anything.
-    auto now = clock_.now();
-    std::erase_if(shard.slots, [&](const auto& kv) { return kv.second.expires <= now; });
-    if (shard.slots.size() >= max_per_shard_) shard.slots.erase(shard.slots.begin());
+  auto existing = shard.slots.find(hash);
+  if (existing != shard.slots.end()) {
+    existing->second = std::move(slot);
+    return;
   }
-  shard.slots.insert_or_assign(hash, std::move(slot));
+  if (size_.load(std::memory_order_relaxed) >= max_entries_) {
+    // Bounded memory under a flood of random keys: drop this shard's expired entries, then any.
+    auto now = clock_.now();
+    std::size_t erased = std::erase_if(shard.slots, [&](const auto& kv) { return kv.second.expires <= now; });
+    size_.fetch_sub(erased, std::memory_order_relaxed);
+    if (size_.load(std::memory_order_relaxed) >= max_entries_) {
+      if (shard.slots.empty()) return;  // the other shards hold the budget; skip caching this one
+      shard.slots.erase(shard.slots.begin());
+      size_.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+  shard.slots.emplace(hash, std::move(slot));
+  size_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void KeyCache::put_valid(std::shared_ptr<const KeyIdentity> identity) {
@@ -56,12 +67,13 @@ void KeyCache::put_invalid(const std::string& hash) { insert(hash, Slot{nullptr,
 void KeyCache::invalidate(const std::string& hash) {
   Shard& shard = shard_for(hash);
   std::lock_guard lock(shard.mutex);
-  shard.slots.erase(hash);
+  size_.fetch_sub(shard.slots.erase(hash), std::memory_order_relaxed);
 }
 
 void KeyCache::clear() {
   for (auto& shard : shards_) {
     std::lock_guard lock(shard.mutex);
+    size_.fetch_sub(shard.slots.size(), std::memory_order_relaxed);
     shard.slots.clear();
   }
 }

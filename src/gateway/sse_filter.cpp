@@ -8,13 +8,22 @@ namespace {
 // ordered_json keeps the node's key order when a chunk has to be re-serialized.
 using json = nlohmann::ordered_json;
 
-void read_usage(const json& usage, TokenUsage& out) {
+// Reads one count if it is a number; a node's null or string leaves the previous value. Never
+// throws: a malformed count must not cut a stream or lose its usage record.
+template <class Json>
+void read_count(const Json& object, const char* name, std::int64_t& out) {
+  auto it = object.find(name);
+  if (it != object.end() && it->is_number()) out = it->template get<std::int64_t>();
+}
+
+template <class Json>
+void read_usage(const Json& usage, TokenUsage& out) {
   if (!usage.is_object()) return;
   out.reported = true;
-  out.prompt_tokens = usage.value("prompt_tokens", out.prompt_tokens);
-  out.completion_tokens = usage.value("completion_tokens", out.completion_tokens);
+  read_count(usage, "prompt_tokens", out.prompt_tokens);
+  read_count(usage, "completion_tokens", out.completion_tokens);
   if (auto details = usage.find("prompt_tokens_details"); details != usage.end() && details->is_object()) {
-    out.cached_tokens = details->value("cached_tokens", out.cached_tokens);
+    read_count(*details, "cached_tokens", out.cached_tokens);
   }
 }
 
@@ -39,7 +48,8 @@ std::size_t find_event_end(std::string_view buffer, std::size_t& separator) {
 
 TokenUsage usage_from_response_body(std::string_view body) {
   TokenUsage usage;
-  json doc = json::parse(body, nullptr, false);
+  // Plain (unordered) json: nothing is re-serialized here and it parses faster.
+  nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
   if (doc.is_object()) {
     if (auto it = doc.find("usage"); it != doc.end()) read_usage(*it, usage);
   }
@@ -64,33 +74,42 @@ void SseFilter::feed(std::string_view bytes, std::string& out) {
 }
 
 void SseFilter::handle_event(std::string_view event, std::string& out) {
-  // An event may have several lines; we care about `data:` (one per event in vLLM's streams).
+  // An event may have several lines; vLLM sends one `data:` line per event. Other fields
+  // (`event:`, `id:`, `retry:`, comments) are kept. Line ends are normalized to "\n".
   std::string_view data;
   bool has_data = false;
+  std::string normalized;
+  std::string other_lines;
+  normalized.reserve(event.size());
   std::size_t pos = 0;
   while (pos <= event.size()) {
     std::size_t nl = event.find('\n', pos);
     std::string_view line = event.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.starts_with("data:")) {
+    if (!normalized.empty()) normalized.push_back('\n');
+    if (!has_data && line.starts_with("data:")) {
       data = line.substr(5);
       if (!data.empty() && data.front() == ' ') data.remove_prefix(1);
       has_data = true;
+    } else {
+      other_lines.append(line).push_back('\n');
     }
+    normalized.append(line);
     if (nl == std::string_view::npos) break;
     pos = nl + 1;
   }
   if (!has_data) {
-    out.append(event).append("\n\n");  // comments and keep-alives pass through
+    out.append(normalized).append("\n\n");  // comments and keep-alives pass through
     return;
   }
-  handle_data(data, event, out);
+  handle_data(data, normalized, other_lines, out);
 }
 
-void SseFilter::handle_data(std::string_view data, std::string_view raw_event, std::string& out) {
+void SseFilter::handle_data(std::string_view data, std::string_view raw_event, std::string_view other_lines,
+                            std::string& out) {
   if (data == "[DONE]") {
     saw_done_ = true;
-    out.append("data: [DONE]\n\n");
+    out.append(other_lines).append("data: [DONE]\n\n");
     return;
   }
   json chunk = json::parse(data, nullptr, false);
@@ -106,16 +125,16 @@ void SseFilter::handle_data(std::string_view data, std::string_view raw_event, s
   auto choices = chunk.find("choices");
   bool usage_only = has_usage && choices != chunk.end() && choices->is_array() && choices->empty();
   if (usage_only) {
-    if (include_usage_) out.append("data: ").append(data).append("\n\n");
+    if (include_usage_) out.append(raw_event).append("\n\n");
     return;
   }
   if (choices != chunk.end()) ++content_events_;
   if (has_usage && !continuous_usage_) {
     chunk.erase("usage");
-    out.append("data: ").append(chunk.dump(-1, ' ', false, json::error_handler_t::replace)).append("\n\n");
+    out.append(other_lines).append("data: ").append(chunk.dump(-1, ' ', false, json::error_handler_t::replace)).append("\n\n");
     return;
   }
-  out.append("data: ").append(data).append("\n\n");
+  out.append(raw_event).append("\n\n");
 }
 
 }  // namespace cic::gateway

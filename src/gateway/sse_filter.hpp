@@ -25,7 +25,7 @@ class SseFilter {
 
  private:
   void handle_event(std::string_view event, std::string& out);
-  void handle_data(std::string_view data, std::string_view raw_event, std::string& out);
+  void handle_data(std::string_view data, std::string_view raw_event, std::string_view other_lines, std::string& out);
 
   bool include_usage_;
   bool continuous_usage_;

@@ -1,5 +1,6 @@
 #pragma once
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -48,7 +49,8 @@ class KeyCache {
   const Clock& clock_;
   std::chrono::milliseconds ttl_;
   std::chrono::milliseconds negative_ttl_;
-  std::size_t max_per_shard_;
+  std::size_t max_entries_;
+  std::atomic<std::size_t> size_{0};
   mutable std::array<Shard, kShards> shards_;
 };
 

@@ -158,10 +158,10 @@ TEST(ApiKeyEnvironment, IsEmptyWithoutTheSkEnvPrefix) {
   EXPECT_EQ(api_key_environment("pk_dev_abc"), "");
 }
 
-// BUG (src/auth/api_key.cpp:95-99): the header promises the environment of a *well-shaped* key and
+// Regression test; the bug it caught (fixed) was in (src/auth/api_key.cpp:95-99): the header promises the environment of a *well-shaped* key and
 // "empty otherwise", but api_key_environment only checks the "sk_{env}_" prefix, so a truncated
 // or mistyped key still yields an environment. Fix: return {} unless has_valid_api_key_shape(key).
-TEST(ApiKeyEnvironment, DISABLED_IsEmptyForKeysThatAreNotWellShaped) {
+TEST(ApiKeyEnvironment, IsEmptyForKeysThatAreNotWellShaped) {
   const std::string key = generate_api_key("dev");
   EXPECT_EQ(api_key_environment("sk_dev_abc"), "");
   EXPECT_EQ(api_key_environment(key.substr(0, key.size() - 1)), "");
