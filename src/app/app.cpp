@@ -148,17 +148,29 @@ int App::run() {
     if (dropped) metrics.usage_records("dropped").Increment(static_cast<double>(dropped));
   });
 
+  // One io_context per thread (nginx-style workers): a connection never changes threads, so the
+  // data path needs no strands and no cross-thread wake-ups.
   unsigned threads = config.server.threads ? config.server.threads : std::max(1u, std::thread::hardware_concurrency());
-  net::io_context io(static_cast<int>(threads));
+  std::vector<std::unique_ptr<net::io_context>> contexts;
+  std::vector<net::io_context*> context_ptrs;
+  for (unsigned i = 0; i < threads; ++i) {
+    contexts.push_back(std::make_unique<net::io_context>(1));
+    context_ptrs.push_back(contexts.back().get());
+  }
+  net::io_context& main_io = *contexts.front();
   net::thread_pool blocking(config.store.blocking_threads);
-  gateway::Gateway gateway(io, gateway::GatewayDeps{config, clock, blocking, *store, hasher, key_cache, last_used,
-                                                    registry, router, usage, metrics});
+  gateway::Gateway gateway(context_ptrs, gateway::GatewayDeps{config, clock, blocking, *store, hasher, key_cache,
+                                                              last_used, registry, router, usage, metrics});
   gateway.start();
 
-  net::steady_timer last_used_timer(io);
+  net::steady_timer last_used_timer(main_io);
   impl_->schedule_last_used_flush(last_used_timer, blocking, *store, last_used);
 
-  net::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+  auto stop_all = [&] {
+    last_used_timer.cancel();
+    for (auto& io : contexts) io->stop();
+  };
+  net::signal_set signals(main_io, SIGTERM, SIGINT, SIGHUP);
   std::function<void()> wait_for_signal = [&] {
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
@@ -168,10 +180,7 @@ int App::run() {
         return;
       }
       spdlog::info("{} received: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      gateway.shutdown([&] {
-        last_used_timer.cancel();
-        io.stop();
-      });
+      gateway.shutdown(stop_all);
       wait_for_signal();  // a second signal during the drain is absorbed; the deadline still holds
     });
   };
@@ -184,8 +193,8 @@ int App::run() {
                gateway.admin_port(), threads);
 
   std::vector<std::thread> workers;
-  for (unsigned i = 1; i < threads; ++i) workers.emplace_back([&io] { io.run(); });
-  io.run();
+  for (unsigned i = 1; i < threads; ++i) workers.emplace_back([io = contexts[i].get()] { io->run(); });
+  main_io.run();
   for (auto& t : workers) t.join();
 
   impl_->flush_last_used(blocking, *store, last_used);

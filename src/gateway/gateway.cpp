@@ -3,6 +3,8 @@
 #include <prometheus/gauge.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
 #include <atomic>
 
 #include "admin_handler.hpp"
@@ -40,39 +42,50 @@ void log_exception(std::exception_ptr e) {
 
 }  // namespace
 
-/// One listening socket with its handler and optional TLS.
+/// One listening socket with its handler and optional TLS, on one io_context.
 struct Listener {
   std::string name;
   tcp::acceptor acceptor;
-  std::unique_ptr<net::ssl::context> tls;
-  std::unique_ptr<SessionContext> session;
+  std::shared_ptr<net::ssl::context> tls;
+  std::shared_ptr<SessionContext> session;
 };
 
 struct Gateway::Impl {
-  Impl(net::io_context& io, GatewayDeps deps)
-      : io(io),
+  Impl(std::vector<net::io_context*> ios, GatewayDeps deps)
+      : ios(std::move(ios)),
         deps(deps),
         upstream(deps.config.upstream.max_idle_connections_per_node),
         api(ApiDeps{deps.config, deps.clock, deps.blocking, deps.store, deps.hasher, deps.key_cache, deps.last_used,
                     deps.router, upstream, deps.usage, deps.metrics, [this] { return ready(); }}),
         admin(deps.metrics, [this] { return ready(); }),
-        grace_timer(io) {}
+        grace_timer(*this->ios.front()) {}
 
   bool ready() const { return started.load() && !draining.load(); }
 
-  std::unique_ptr<Listener> open_listener(const std::string& name, const config::ListenAddress& address,
-                                          const config::TlsConfig& tls, RequestHandler& handler) {
-    auto listener = std::unique_ptr<Listener>(new Listener{name, tcp::acceptor(io), make_tls_context(tls), nullptr});
-    auto endpoint = resolve_listen(address);
-    listener->acceptor.open(endpoint.protocol());
-    listener->acceptor.set_option(net::socket_base::reuse_address(true));
-    listener->acceptor.bind(endpoint);
-    listener->acceptor.listen(net::socket_base::max_listen_connections);
-    listener->session = std::make_unique<SessionContext>(
+  // One acceptor per io_context (SO_REUSEPORT spreads connections across them); the first binds the
+  // configured port, the others bind the port it got, so port 0 works too.
+  std::vector<std::unique_ptr<Listener>> open_listeners(const std::string& name, const config::ListenAddress& address,
+                                                        const config::TlsConfig& tls, RequestHandler& handler,
+                                                        std::size_t count) {
+    std::shared_ptr<net::ssl::context> tls_context = make_tls_context(tls);
+    auto session = std::make_shared<SessionContext>(
         SessionContext{deps.config.server.limits, handler, tracker, [this] { return draining.load(std::memory_order_relaxed); }});
-    spdlog::info("{} listening on {}:{}{}", name, endpoint.address().to_string(), listener->acceptor.local_endpoint().port(),
-                 listener->tls ? " (TLS)" : "");
-    return listener;
+    auto endpoint = resolve_listen(address);
+    std::vector<std::unique_ptr<Listener>> listeners;
+    for (std::size_t i = 0; i < count; ++i) {
+      auto listener = std::unique_ptr<Listener>(new Listener{name, tcp::acceptor(*ios[i]), tls_context, session});
+      listener->acceptor.open(endpoint.protocol());
+      listener->acceptor.set_option(net::socket_base::reuse_address(true));
+      int one = 1;
+      ::setsockopt(listener->acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+      listener->acceptor.bind(endpoint);
+      listener->acceptor.listen(net::socket_base::max_listen_connections);
+      endpoint.port(listener->acceptor.local_endpoint().port());
+      listeners.push_back(std::move(listener));
+    }
+    spdlog::info("{} listening on {}:{}{} ({} acceptor(s))", name, endpoint.address().to_string(), endpoint.port(),
+                 tls_context ? " (TLS)" : "", count);
+    return listeners;
   }
 
   net::awaitable<void> serve(tcp::socket socket, Listener& listener) {
@@ -99,12 +112,14 @@ struct Gateway::Impl {
 
   net::awaitable<void> accept_loop(Listener& listener) {
     for (;;) {
-      auto [ec, socket] = co_await listener.acceptor.async_accept(net::make_strand(io), use_nothrow);
+      // Each io_context is run by one thread, so a connection needs no strand: everything of it
+      // runs on the thread that accepted it.
+      auto [ec, socket] = co_await listener.acceptor.async_accept(use_nothrow);
       if (ec) {
         if (ec == net::error::operation_aborted || !listener.acceptor.is_open()) co_return;
         // Out of file descriptors and similar: back off briefly instead of spinning.
         spdlog::warn("{}: accept failed: {}", listener.name, ec.message());
-        net::steady_timer pause(io, std::chrono::milliseconds(50));
+        net::steady_timer pause(listener.acceptor.get_executor(), std::chrono::milliseconds(50));
         co_await pause.async_wait(use_nothrow);
         continue;
       }
@@ -127,50 +142,69 @@ struct Gateway::Impl {
     if (on_drained) on_drained();
   }
 
-  net::io_context& io;
+  std::vector<net::io_context*> ios;
   GatewayDeps deps;
   UpstreamPool upstream;
   ConnectionTracker tracker;
   ApiHandler api;
   AdminHandler admin;
-  std::unique_ptr<Listener> api_listener;
-  std::unique_ptr<Listener> admin_listener;
+  std::vector<std::unique_ptr<Listener>> api_listeners;
+  std::vector<std::unique_ptr<Listener>> admin_listeners;
   std::atomic<bool> started{false};
   std::atomic<bool> draining{false};
   std::atomic<bool> on_drained_called{false};
+  std::atomic<bool> shutdown_requested{false};
   std::function<void()> on_drained;
   net::steady_timer grace_timer;
 };
 
-Gateway::Gateway(net::io_context& io, GatewayDeps deps) : impl_(std::make_unique<Impl>(io, deps)) {}
+Gateway::Gateway(std::vector<net::io_context*> contexts, GatewayDeps deps)
+    : impl_(std::make_unique<Impl>(std::move(contexts), deps)) {
+  if (impl_->ios.empty()) throw std::invalid_argument("Gateway needs at least one io_context");
+}
 
 Gateway::~Gateway() = default;
 
 void Gateway::start() {
   auto& cfg = impl_->deps.config;
-  impl_->api_listener = impl_->open_listener("client API", cfg.server.listen, cfg.server.tls, impl_->api);
-  impl_->admin_listener = impl_->open_listener("admin", cfg.admin.listen, cfg.admin.tls, impl_->admin);
-  net::co_spawn(impl_->io, impl_->accept_loop(*impl_->api_listener), log_exception);
-  net::co_spawn(impl_->io, impl_->accept_loop(*impl_->admin_listener), log_exception);
+  impl_->api_listeners = impl_->open_listeners("client API", cfg.server.listen, cfg.server.tls, impl_->api, impl_->ios.size());
+  impl_->admin_listeners = impl_->open_listeners("admin", cfg.admin.listen, cfg.admin.tls, impl_->admin, 1);
+  for (auto& listener : impl_->api_listeners) {
+    net::co_spawn(listener->acceptor.get_executor(), impl_->accept_loop(*listener), log_exception);
+  }
+  for (auto& listener : impl_->admin_listeners) {
+    net::co_spawn(listener->acceptor.get_executor(), impl_->accept_loop(*listener), log_exception);
+  }
   impl_->started = true;
 }
 
-std::uint16_t Gateway::http_port() const { return impl_->api_listener->acceptor.local_endpoint().port(); }
+std::uint16_t Gateway::http_port() const { return impl_->api_listeners.front()->acceptor.local_endpoint().port(); }
 
-std::uint16_t Gateway::admin_port() const { return impl_->admin_listener->acceptor.local_endpoint().port(); }
+std::uint16_t Gateway::admin_port() const { return impl_->admin_listeners.front()->acceptor.local_endpoint().port(); }
 
 bool Gateway::draining() const { return impl_->draining.load(); }
 
 std::size_t Gateway::active_requests() const { return impl_->tracker.active_requests(); }
 
 void Gateway::shutdown(std::function<void()> on_drained) {
-  net::post(impl_->io, [impl = impl_.get(), on_drained = std::move(on_drained)]() mutable {
-    if (impl->draining.exchange(true)) return;
-    impl->on_drained = std::move(on_drained);
-    beast::error_code ec;
-    impl->api_listener->acceptor.close(ec);
-    impl->admin_listener->acceptor.close(ec);
-    impl->tracker.close_idle();
+  Impl* impl = impl_.get();
+  if (impl->shutdown_requested.exchange(true)) return;
+  // Set the callback before `draining`: a session that sees draining may call it at once.
+  impl->on_drained = std::move(on_drained);
+  impl->draining.store(true);
+  // Each acceptor is closed on its own thread; idle connections likewise (close_idle posts).
+  auto close_all = [](std::vector<std::unique_ptr<Listener>>& listeners) {
+    for (auto& listener : listeners) {
+      net::post(listener->acceptor.get_executor(), [l = listener.get()] {
+        beast::error_code ec;
+        l->acceptor.close(ec);
+      });
+    }
+  };
+  close_all(impl->api_listeners);
+  close_all(impl->admin_listeners);
+  impl->tracker.close_idle();
+  net::post(*impl->ios.front(), [impl] {
     spdlog::info("draining: {} request(s) in flight, grace {} ms", impl->tracker.active_requests(),
                  impl->deps.config.server.shutdown_grace.count());
     impl->grace_timer.expires_after(impl->deps.config.server.shutdown_grace);

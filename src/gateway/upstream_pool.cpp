@@ -1,46 +1,44 @@
 #include "upstream_pool.hpp"
 
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <cerrno>
 
 namespace cic::gateway {
+namespace {
+
+const void* context_of(const net::any_io_executor& executor) {
+  return &net::query(executor, net::execution::context);
+}
+
+}  // namespace
 
 UpstreamPool::UpstreamPool(std::size_t max_idle_per_node) : max_idle_per_node_(max_idle_per_node) {}
 
-UpstreamPool::~UpstreamPool() {
-  for (auto& [id, sockets] : idle_) {
-    for (auto& s : sockets) ::close(s.fd);
-  }
-}
+UpstreamPool::~UpstreamPool() = default;
 
 std::size_t UpstreamPool::idle_count() const {
   std::lock_guard lock(mutex_);
   std::size_t n = 0;
-  for (auto& [id, sockets] : idle_) n += sockets.size();
+  for (auto& [key, streams] : idle_) n += streams.size();
   return n;
 }
 
-int UpstreamPool::pop_live_idle(const std::string& node_id, tcp& protocol) {
+std::unique_ptr<beast::tcp_stream> UpstreamPool::pop_live_idle(const Key& key) {
   for (;;) {
-    IdleSocket idle{tcp::v4(), -1};
+    std::unique_ptr<beast::tcp_stream> stream;
     {
       std::lock_guard lock(mutex_);
-      auto it = idle_.find(node_id);
-      if (it == idle_.end() || it->second.empty()) return -1;
-      idle = it->second.back();
+      auto it = idle_.find(key);
+      if (it == idle_.end() || it->second.empty()) return nullptr;
+      stream = std::move(it->second.back());
       it->second.pop_back();
     }
     // A node closes idle connections on its own schedule; a peek tells a closed (0 bytes) or
     // confused (unexpected bytes) connection from a live one (EAGAIN) without blocking.
     char byte;
-    ssize_t n = ::recv(idle.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      protocol = idle.protocol;
-      return idle.fd;
-    }
-    ::close(idle.fd);
+    ssize_t n = ::recv(stream->socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return stream;
   }
 }
 
@@ -71,19 +69,14 @@ net::awaitable<std::pair<beast::error_code, UpstreamPool::Lease>> UpstreamPool::
     const registry::Node& node, std::chrono::milliseconds connect_timeout, bool allow_reuse) {
   auto executor = co_await net::this_coro::executor;
   Lease lease;
-  lease.stream = std::make_unique<beast::tcp_stream>(executor);
   if (allow_reuse) {
-    tcp protocol = tcp::v4();
-    if (int fd = pop_live_idle(node.id, protocol); fd >= 0) {
-      beast::error_code ec;
-      lease.stream->socket().assign(protocol, fd, ec);
-      if (!ec) {
-        lease.reused = true;
-        co_return std::pair{beast::error_code{}, std::move(lease)};
-      }
-      ::close(fd);
+    if (auto idle = pop_live_idle(Key{node.id, context_of(executor)})) {
+      lease.stream = std::move(idle);
+      lease.reused = true;
+      co_return std::pair{beast::error_code{}, std::move(lease)};
     }
   }
+  lease.stream = std::make_unique<beast::tcp_stream>(executor);
   auto [rec, endpoint] = co_await endpoint_for(node);
   if (rec) co_return std::pair{rec, std::move(lease)};
   lease.stream->expires_after(connect_timeout);
@@ -96,17 +89,11 @@ net::awaitable<std::pair<beast::error_code, UpstreamPool::Lease>> UpstreamPool::
 void UpstreamPool::release(const registry::Node& node, std::unique_ptr<beast::tcp_stream> stream) {
   if (!stream || !stream->socket().is_open()) return;
   stream->expires_never();
-  beast::error_code ec;
-  tcp protocol = stream->socket().local_endpoint(ec).protocol();
-  if (ec) return;
-  {
-    std::lock_guard lock(mutex_);
-    auto& sockets = idle_[node.id];
-    if (sockets.size() >= max_idle_per_node_) return;  // stream's destructor closes it
-    int fd = stream->socket().release(ec);
-    if (ec) return;
-    sockets.push_back(IdleSocket{protocol, fd});
-  }
+  Key key{node.id, context_of(stream->get_executor())};
+  std::lock_guard lock(mutex_);
+  auto& streams = idle_[key];
+  if (streams.size() >= max_idle_per_node_) return;  // the stream's destructor closes it
+  streams.push_back(std::move(stream));
 }
 
 }  // namespace cic::gateway

@@ -11,9 +11,9 @@
 
 namespace cic::gateway {
 
-/// Keep-alive connections to model nodes, shared by all loop threads. Idle connections are kept
-/// as bare sockets; `acquire` rebinds one to the caller's executor (its connection strand), so a
-/// request's client and upstream I/O always run on one strand and never race.
+/// Keep-alive connections to model nodes. Each io_context is run by one thread, and an idle
+/// connection is handed back only to a request running on the context that owns it, so a
+/// connection's I/O never crosses threads. Thread-safe (a short lock around the idle lists).
 class UpstreamPool {
  public:
   explicit UpstreamPool(std::size_t max_idle_per_node);
@@ -24,7 +24,8 @@ class UpstreamPool {
     bool reused = false;  // came from the idle pool (may turn out stale)
   };
 
-  /// An idle connection to `node`, or a new one (connect bounded by `connect_timeout`).
+  /// An idle connection to `node` owned by the caller's io_context, or a new one (connect bounded
+  /// by `connect_timeout`).
   net::awaitable<std::pair<beast::error_code, Lease>> acquire(const registry::Node& node,
                                                              std::chrono::milliseconds connect_timeout,
                                                              bool allow_reuse = true);
@@ -33,16 +34,18 @@ class UpstreamPool {
   std::size_t idle_count() const;
 
  private:
-  struct IdleSocket {
-    tcp protocol;
-    int fd;
+  using Key = std::pair<std::string, const void*>;  // node id, owning io_context
+  struct KeyHash {
+    std::size_t operator()(const Key& key) const noexcept {
+      return std::hash<std::string>{}(key.first) ^ std::hash<const void*>{}(key.second);
+    }
   };
   net::awaitable<std::pair<beast::error_code, tcp::endpoint>> endpoint_for(const registry::Node& node);
-  int pop_live_idle(const std::string& node_id, tcp& protocol);
+  std::unique_ptr<beast::tcp_stream> pop_live_idle(const Key& key);
 
   std::size_t max_idle_per_node_;
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, std::vector<IdleSocket>> idle_;
+  std::unordered_map<Key, std::vector<std::unique_ptr<beast::tcp_stream>>, KeyHash> idle_;
   std::unordered_map<std::string, tcp::endpoint> endpoints_;  // "host:port" -> resolved
 };
 

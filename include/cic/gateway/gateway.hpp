@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "cic/auth/key_cache.hpp"
 #include "cic/auth/key_hasher.hpp"
@@ -36,11 +37,14 @@ struct GatewayDeps {
   telemetry::Metrics& metrics;
 };
 
-/// The client API listener (HTTP or HTTPS) and the admin listener (metrics, health), on the
-/// caller's io_context. Start, then run the io_context; shut down from any thread.
+/// The client API listener (HTTP or HTTPS) and the admin listener (metrics, health). Runs on the
+/// caller's io_contexts, each of which must be run by exactly one thread: every connection lives
+/// on the context that accepted it (one client API acceptor per context, SO_REUSEPORT), so
+/// connection state needs no locks or strands. Start, then run the contexts; shut down from any
+/// thread.
 class Gateway {
  public:
-  Gateway(boost::asio::io_context& io, GatewayDeps deps);
+  Gateway(std::vector<boost::asio::io_context*> contexts, GatewayDeps deps);
   ~Gateway();
 
   /// Binds both listeners and starts accepting. Throws on bind or TLS setup errors.
