@@ -40,7 +40,7 @@ void ApiHandler::finish(RequestState& state) {
 net::awaitable<void> ApiHandler::send_json(ClientChannel& channel, RequestState& state, int status, std::string body) {
   Response response{static_cast<http::status>(status), 11};
   response.set(http::field::content_type, "application/json");
-  response.set("x-request-id", state.request_id);
+  set_id_headers(response, state);
   response.body() = std::move(body);
   state.status = status;
   co_await channel.send(response);
@@ -49,7 +49,7 @@ net::awaitable<void> ApiHandler::send_json(ClientChannel& channel, RequestState&
 net::awaitable<void> ApiHandler::send_error(ClientChannel& channel, RequestState& state, const ApiError& error) {
   Response response{static_cast<http::status>(error.status), 11};
   response.set(http::field::content_type, "application/json");
-  response.set("x-request-id", state.request_id);
+  set_id_headers(response, state);
   if (error.retry_after_s > 0) response.set(http::field::retry_after, std::to_string(error.retry_after_s));
   response.body() = error.to_json();
   state.status = error.status;
@@ -57,7 +57,11 @@ net::awaitable<void> ApiHandler::send_error(ClientChannel& channel, RequestState
 }
 
 net::awaitable<void> ApiHandler::reject(int status, ClientChannel& channel, std::string_view detail) {
-  RequestState state{new_request_id(), "rejected", deps_.clock.now(), status};
+  RequestState state;
+  state.request_id = new_request_id();
+  state.route = "rejected";
+  state.started = deps_.clock.now();
+  state.status = status;
   ApiError error;
   switch (status) {
     case 413: error = ApiError::payload_too_large(deps_.config.server.limits.max_body_bytes); break;
@@ -76,8 +80,11 @@ net::awaitable<void> ApiHandler::reject(int status, ClientChannel& channel, std:
 net::awaitable<void> ApiHandler::handle(Request& request, ClientChannel& channel) {
   RequestState state;
   state.started = deps_.clock.now();
-  auto incoming_id = request["x-request-id"];
-  state.request_id = is_acceptable_request_id(incoming_id) ? std::string(incoming_id) : new_request_id();
+  // Our own id always: it keys the usage record, so a client must not be able to choose it (two
+  // clients sending the same id would otherwise lose a billing record). A sane client id is
+  // echoed separately for its own tracing.
+  state.request_id = new_request_id();
+  if (auto incoming = request["x-request-id"]; is_acceptable_request_id(incoming)) state.client_request_id = incoming;
   bool failed = false;
   try {
     co_await dispatch(request, channel, state);

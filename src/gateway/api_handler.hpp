@@ -40,11 +40,19 @@ struct ApiDeps {
 
 /// Per-request bookkeeping shared by the steps of one client API request.
 struct RequestState {
-  std::string request_id;
+  std::string request_id;         // ours; keys the usage record
+  std::string client_request_id;  // the client's x-request-id, echoed as x-client-request-id
   std::string route = "other";  // metrics label
   std::chrono::steady_clock::time_point started;
   int status = 0;
 };
+
+/// x-request-id (and x-client-request-id when the client sent one) on a response head.
+template <class Fields>
+void set_id_headers(Fields& fields, const RequestState& state) {
+  fields.set("x-request-id", state.request_id);
+  if (!state.client_request_id.empty()) fields.set("x-client-request-id", state.client_request_id);
+}
 
 /// The OpenAI-compatible client API: /v1/... and /{org}/{env}/{model}/v1/...
 class ApiHandler final : public RequestHandler {

@@ -100,8 +100,20 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
   // already closed fails before any byte of an answer, so one fresh retry on the same node is safe.
   std::unique_ptr<beast::tcp_stream> conn;
   beast::flat_buffer upstream_buffer;
+  upstream_buffer.reserve(8192);  // a typical answer in one read instead of several small ones
   std::optional<http::response_parser<http::empty_body>> head_parser;
   auto sent_at = deps_.clock.now();
+  // One watch for the whole exchange with the node: if the client leaves, closing the upstream
+  // connection is how the node learns to stop.
+  DisconnectWatch watch(channel.socket(), [&conn] { if (conn) conn->close(); });
+  auto client_left = [&](const char* phase) {
+    watch.stop();
+    spdlog::debug("request {}: client left while node {} was {}", state.request_id, node.id, phase);
+    metrics.upstream(node.id, "client_gone").Increment();
+    channel.set_keep_alive(false);
+    state.status = 499;  // nginx's "client closed request", for metrics only
+    return Attempt::answered();
+  };
   for (int fresh = 0; fresh < 2; ++fresh) {
     auto [ec, lease] = co_await deps_.upstream.acquire(node, cfg.connect_timeout, fresh == 0);
     if (ec) {
@@ -117,19 +129,12 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
     upstream_buffer.clear();
     sent_at = deps_.clock.now();
 
-    DisconnectWatch watch(channel.socket(), [&conn] { if (conn) conn->close(); });
+    if (watch.gone()) co_return client_left("connecting");
     conn->expires_after(cfg.first_byte_timeout);
     auto [wec, written] = co_await http::async_write(*conn, upstream_request, use_nothrow);
     beast::error_code rec = wec;
     if (!wec) std::tie(rec, std::ignore) = co_await http::async_read_header(*conn, upstream_buffer, *head_parser, use_nothrow);
-    watch.stop();
-    if (watch.gone()) {
-      spdlog::debug("request {}: client left while node {} was working", state.request_id, node.id);
-      metrics.upstream(node.id, "client_gone").Increment();
-      channel.set_keep_alive(false);
-      state.status = 499;  // nginx's "client closed request", for metrics only
-      co_return Attempt::answered();
-    }
+    if (watch.gone()) co_return client_left("working");
     if (!rec) break;
     if (is_timeout(rec)) {
       metrics.upstream(node.id, "timeout").Increment();
@@ -174,17 +179,10 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
     // A whole body: the answer, or the node's error.
     http::response_parser<http::string_body> parser{std::move(*head_parser)};
     parser.body_limit(cfg.max_response_bytes);
-    DisconnectWatch watch(channel.socket(), [&conn] { if (conn) conn->close(); });
     conn->expires_after(cfg.request_timeout);
     auto [ec, n] = co_await http::async_read(*conn, upstream_buffer, parser, use_nothrow);
+    if (watch.gone()) co_return client_left("answering");
     watch.stop();
-    if (watch.gone()) {
-      spdlog::debug("request {}: client left while node {} was answering", state.request_id, node.id);
-      metrics.upstream(node.id, "client_gone").Increment();
-      channel.set_keep_alive(false);
-      state.status = 499;
-      co_return Attempt::answered();
-    }
     if (ec) {
       metrics.upstream(node.id, is_timeout(ec) ? "timeout" : "io_error").Increment();
       if (is_timeout(ec)) co_return Attempt::failed(false, ApiError::upstream_timeout());
@@ -202,7 +200,7 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
     response.set(http::field::content_type, status == 200 && !upstream_response[http::field::content_type].empty()
                                                   ? upstream_response[http::field::content_type]
                                                   : "application/json");
-    response.set("x-request-id", state.request_id);
+    set_id_headers(response, state);
     response.body() = status == 200 ? std::move(upstream_response.body()) : normalize_node_error(status, upstream_response.body());
     TokenUsage tokens = status == 200 ? usage_from_response_body(response.body()) : TokenUsage{};
     state.status = status;
@@ -218,7 +216,7 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
   StreamHead head{http::status::ok, 11};
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-cache");
-  head.set("x-request-id", state.request_id);
+  set_id_headers(head, state);
   head.set("x-accel-buffering", "no");
   head.chunked(true);
   state.status = 200;
@@ -232,7 +230,6 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
   std::string out;
   std::array<char, 16 * 1024> buffer;
   {
-    DisconnectWatch watch(channel.socket(), [&conn] { if (conn) conn->close(); });
     while (client_ok && !parser.is_done()) {
       parser.get().body().data = buffer.data();
       parser.get().body().size = buffer.size();

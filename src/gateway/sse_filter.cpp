@@ -44,15 +44,50 @@ std::size_t find_event_end(std::string_view buffer, std::size_t& separator) {
   return std::string_view::npos;
 }
 
+// The text of the last top-level-looking `"usage": {...}` object in `body`, or empty. Inside JSON
+// strings quotes are escaped, so `"usage"` followed by ':' only occurs as a key.
+std::string_view find_usage_object(std::string_view body) {
+  std::size_t pos = body.size();
+  while ((pos = body.rfind("\"usage\"", pos == 0 ? 0 : pos - 1)) != std::string_view::npos) {
+    std::size_t i = pos + 7;
+    while (i < body.size() && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t')) ++i;
+    if (i < body.size() && body[i] == ':') {
+      ++i;
+      while (i < body.size() && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t')) ++i;
+      if (i >= body.size() || body[i] != '{') return {};
+      // Match braces, skipping strings.
+      int depth = 0;
+      bool in_string = false;
+      for (std::size_t j = i; j < body.size(); ++j) {
+        char c = body[j];
+        if (in_string) {
+          if (c == '\\') ++j;
+          else if (c == '"') in_string = false;
+        } else if (c == '"') {
+          in_string = true;
+        } else if (c == '{') {
+          ++depth;
+        } else if (c == '}' && --depth == 0) {
+          return body.substr(i, j - i + 1);
+        }
+      }
+      return {};
+    }
+    if (pos == 0) break;
+  }
+  return {};
+}
+
 }  // namespace
 
 TokenUsage usage_from_response_body(std::string_view body) {
+  // Only the small usage object is parsed: a whole answer can be large, and this runs on every
+  // non-streamed request.
   TokenUsage usage;
-  // Plain (unordered) json: nothing is re-serialized here and it parses faster.
-  nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
-  if (doc.is_object()) {
-    if (auto it = doc.find("usage"); it != doc.end()) read_usage(*it, usage);
-  }
+  std::string_view object = find_usage_object(body);
+  if (object.empty()) return usage;
+  nlohmann::json doc = nlohmann::json::parse(object, nullptr, false);
+  if (doc.is_object()) read_usage(doc, usage);
   return usage;
 }
 

@@ -60,11 +60,17 @@ class GatewayApiTest(unittest.TestCase):
         self.assertEqual(row["status"], 200)
         self.assertEqual(row["streamed"], 0)
 
-    def test_client_request_id_is_echoed(self):
-        r = self.env.post("/v1/chat/completions", chat(), headers={"X-Request-Id": "my-trace-123"})
-        self.assertEqual(r.header("x-request-id"), "my-trace-123")
-        bad = self.env.post("/v1/chat/completions", chat(), headers={"X-Request-Id": "bad id with spaces"})
-        self.assertNotEqual(bad.header("x-request-id"), "bad id with spaces")
+    def test_request_id_is_always_ours_and_client_id_is_echoed_apart(self):
+        # Two clients choosing the same id must not share a usage record.
+        a = self.env.post("/v1/chat/completions", chat(max_tokens=1), headers={"X-Request-Id": "my-trace-123"})
+        b = self.env.post("/v1/chat/completions", chat(max_tokens=1), headers={"X-Request-Id": "my-trace-123"})
+        self.assertEqual(a.header("x-client-request-id"), "my-trace-123")
+        self.assertTrue(a.header("x-request-id").startswith("req_"))
+        self.assertNotEqual(a.header("x-request-id"), b.header("x-request-id"))
+        self.assertEqual(len(self.env.wait_usage(a.header("x-request-id"))), 1)
+        self.assertEqual(len(self.env.wait_usage(b.header("x-request-id"))), 1)
+        bad = self.env.post("/v1/chat/completions", chat(max_tokens=1), headers={"X-Request-Id": "bad id with spaces"})
+        self.assertIsNone(bad.header("x-client-request-id"))
 
     def test_completions_and_embeddings(self):
         r = self.env.post("/v1/completions", {"model": CHAT, "prompt": "Once upon a time", "max_tokens": 5})
@@ -296,18 +302,19 @@ class GatewayStreamingTest(unittest.TestCase):
         self.assertLessEqual(abs(row["completion_tokens"] - sim["completion_tokens"]), 1)
 
     def test_client_disconnect_cancels_non_streaming_request(self):
-        s = StreamReader.__new__(StreamReader)
         import http.client
+        port = self.env.node_port("slow")
+        stats = lambda: harness.request(port, "GET", "/sim/stats").json()
+        aborted_before = stats()["requests_aborted"]
         conn = http.client.HTTPConnection("127.0.0.1", self.env.port, timeout=10)
         conn.request("POST", "/v1/chat/completions", body=json.dumps(chat(max_tokens=50, ignore_eos=True)),
-                     headers=self.env.auth({"X-Request-Id": "nonstream-cancel-1"}))
-        harness.wait_for(lambda: self.env.sim_request("slow", "nonstream-cancel-1"), timeout=5,
-                         what="the node to start the request")
+                     headers=self.env.auth())
+        harness.wait_for(lambda: stats()["requests_active"] >= 1, timeout=5, what="the node to start the request")
         conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         conn.close()
-        sim = harness.wait_for(lambda: (r := self.env.sim_request("slow", "nonstream-cancel-1")) and r["aborted"] and r,
-                               timeout=5, what="node to abort the request")
-        self.assertLess(sim["completion_tokens"], 50)
+        harness.wait_for(lambda: stats()["requests_aborted"] == aborted_before + 1, timeout=5,
+                         what="node to abort the request")
+        self.assertEqual(stats()["requests_active"], 0)
 
 
 if __name__ == "__main__":

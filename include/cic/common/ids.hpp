@@ -8,8 +8,8 @@ namespace cic {
 /// CSPRNG. Thread-safe.
 std::string new_id(std::string_view prefix);
 
-/// A request id for `x-request-id`: "req_" + 24 hex digits. Cheap (thread-local generator); not a
-/// secret.
+/// A request id for `x-request-id` and the usage record: "req_" + 24 hex digits, the first 12 a
+/// millisecond timestamp (ids sort by time). Cheap (thread-local generator); not a secret.
 std::string new_request_id();
 
 /// Whether a client-supplied x-request-id is safe to echo and log (1..128 of [A-Za-z0-9._:-]).
