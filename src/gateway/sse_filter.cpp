@@ -2,11 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_scan.hpp"
+
 namespace cic::gateway {
 namespace {
 
-// ordered_json keeps the node's key order when a chunk has to be re-serialized.
-using json = nlohmann::ordered_json;
 
 // Reads one count if it is a number; a node's null or string leaves the previous value. Never
 // throws: a malformed count must not cut a stream or lose its usage record.
@@ -27,6 +27,12 @@ void read_usage(const Json& usage, TokenUsage& out) {
   }
 }
 
+void read_usage_text(std::string_view text, TokenUsage& out) {
+  if (text.empty() || text.front() != '{') return;
+  nlohmann::json usage = nlohmann::json::parse(text, nullptr, false);
+  read_usage(usage, out);
+}
+
 // Finds the end of the first event in `buffer` (a blank line). Returns the event length and sets
 // `separator` to the blank line's length, or returns npos.
 std::size_t find_event_end(std::string_view buffer, std::size_t& separator) {
@@ -44,50 +50,15 @@ std::size_t find_event_end(std::string_view buffer, std::size_t& separator) {
   return std::string_view::npos;
 }
 
-// The text of the last top-level-looking `"usage": {...}` object in `body`, or empty. Inside JSON
-// strings quotes are escaped, so `"usage"` followed by ':' only occurs as a key.
-std::string_view find_usage_object(std::string_view body) {
-  std::size_t pos = body.size();
-  while ((pos = body.rfind("\"usage\"", pos == 0 ? 0 : pos - 1)) != std::string_view::npos) {
-    std::size_t i = pos + 7;
-    while (i < body.size() && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t')) ++i;
-    if (i < body.size() && body[i] == ':') {
-      ++i;
-      while (i < body.size() && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t')) ++i;
-      if (i >= body.size() || body[i] != '{') return {};
-      // Match braces, skipping strings.
-      int depth = 0;
-      bool in_string = false;
-      for (std::size_t j = i; j < body.size(); ++j) {
-        char c = body[j];
-        if (in_string) {
-          if (c == '\\') ++j;
-          else if (c == '"') in_string = false;
-        } else if (c == '"') {
-          in_string = true;
-        } else if (c == '{') {
-          ++depth;
-        } else if (c == '}' && --depth == 0) {
-          return body.substr(i, j - i + 1);
-        }
-      }
-      return {};
-    }
-    if (pos == 0) break;
-  }
-  return {};
-}
-
 }  // namespace
 
 TokenUsage usage_from_response_body(std::string_view body) {
   // Only the small usage object is parsed: a whole answer can be large, and this runs on every
   // non-streamed request.
   TokenUsage usage;
-  std::string_view object = find_usage_object(body);
-  if (object.empty()) return usage;
-  nlohmann::json doc = nlohmann::json::parse(object, nullptr, false);
-  if (doc.is_object()) read_usage(doc, usage);
+  TopLevelMembers members = scan_top_level(body);
+  if (!members.valid || !members.usage) return usage;
+  read_usage_text(body.substr(members.usage->value_begin, members.usage->value_end - members.usage->value_begin), usage);
   return usage;
 }
 
@@ -109,8 +80,15 @@ void SseFilter::feed(std::string_view bytes, std::string& out) {
 }
 
 void SseFilter::handle_event(std::string_view event, std::string& out) {
-  // An event may have several lines; vLLM sends one `data:` line per event. Other fields
-  // (`event:`, `id:`, `retry:`, comments) are kept. Line ends are normalized to "\n".
+  // The common case, one `data:` line (how vLLM sends every event), needs no copying.
+  if (event.starts_with("data:") && event.find('\n') == std::string_view::npos && !event.ends_with('\r')) {
+    std::string_view data = event.substr(5);
+    if (!data.empty() && data.front() == ' ') data.remove_prefix(1);
+    handle_data(data, event, {}, out);
+    return;
+  }
+  // Otherwise: several lines. Other fields (`event:`, `id:`, `retry:`, comments) are kept, and
+  // line ends are normalized to "\n".
   std::string_view data;
   bool has_data = false;
   std::string normalized;
@@ -137,7 +115,7 @@ void SseFilter::handle_event(std::string_view event, std::string& out) {
     out.append(normalized).append("\n\n");  // comments and keep-alives pass through
     return;
   }
-  handle_data(data, normalized, other_lines, out);
+  handle_data(data, normalized, other_lines, out);  // `data` views the caller's buffer, still intact
 }
 
 void SseFilter::handle_data(std::string_view data, std::string_view raw_event, std::string_view other_lines,
@@ -147,26 +125,29 @@ void SseFilter::handle_data(std::string_view data, std::string_view raw_event, s
     out.append(other_lines).append("data: [DONE]\n\n");
     return;
   }
-  json chunk = json::parse(data, nullptr, false);
-  if (!chunk.is_object()) {
+  // A string-level scan, not a parse: this runs for every token of every stream.
+  TopLevelMembers members = scan_top_level(data);
+  if (!members.valid) {
     out.append(raw_event).append("\n\n");
     return;
   }
-  if (chunk.contains("error")) saw_error_ = true;
-  auto usage = chunk.find("usage");
-  bool has_usage = usage != chunk.end() && usage->is_object();
-  if (has_usage) read_usage(*usage, usage_);
-
-  auto choices = chunk.find("choices");
-  bool usage_only = has_usage && choices != chunk.end() && choices->is_array() && choices->empty();
-  if (usage_only) {
+  if (members.error) saw_error_ = true;
+  bool has_usage = members.usage && data[members.usage->value_begin] == '{';
+  if (has_usage) {
+    read_usage_text(data.substr(members.usage->value_begin, members.usage->value_end - members.usage->value_begin), usage_);
+  }
+  bool empty_choices = false;
+  if (members.choices) {
+    std::string_view choices = data.substr(members.choices->value_begin, members.choices->value_end - members.choices->value_begin);
+    empty_choices = choices.size() >= 2 && choices.front() == '[' && choices.find_first_not_of(" \t\r\n", 1) == choices.size() - 1;
+  }
+  if (has_usage && empty_choices) {  // the usage-only chunk at the end
     if (include_usage_) out.append(raw_event).append("\n\n");
     return;
   }
-  if (choices != chunk.end()) ++content_events_;
+  if (members.choices) ++content_events_;
   if (has_usage && !continuous_usage_) {
-    chunk.erase("usage");
-    out.append(other_lines).append("data: ").append(chunk.dump(-1, ' ', false, json::error_handler_t::replace)).append("\n\n");
+    out.append(other_lines).append("data: ").append(remove_member(data, *members.usage)).append("\n\n");
     return;
   }
   out.append(raw_event).append("\n\n");
