@@ -1,5 +1,6 @@
 #include "json_scan.hpp"
 
+#include <charconv>
 #include <string>
 
 namespace cic::gateway {
@@ -52,41 +53,60 @@ std::size_t skip_value(std::string_view s, std::size_t i) {
 
 }  // namespace
 
-TopLevelMembers scan_top_level(std::string_view s) {
-  TopLevelMembers out;
+bool for_each_member(std::string_view s, void (*fn)(void*, std::string_view, std::string_view), void* context) {
   std::size_t i = skip_space(s, 0);
-  if (i >= s.size() || s[i] != '{') return out;
+  if (i >= s.size() || s[i] != '{') return false;
   i = skip_space(s, i + 1);
-  if (i < s.size() && s[i] == '}') {
-    out.valid = skip_space(s, i + 1) == s.size();
-    return out;
-  }
+  if (i < s.size() && s[i] == '}') return skip_space(s, i + 1) == s.size();
   for (;;) {
-    if (i >= s.size() || s[i] != '"') return out;
+    if (i >= s.size() || s[i] != '"') return false;
     std::size_t key_begin = i;
     std::size_t key_end = skip_string(s, i);
-    if (key_end == std::string_view::npos) return out;
-    std::string_view key = s.substr(key_begin + 1, key_end - key_begin - 2);
+    if (key_end == std::string_view::npos) return false;
     i = skip_space(s, key_end);
-    if (i >= s.size() || s[i] != ':') return out;
+    if (i >= s.size() || s[i] != ':') return false;
     std::size_t value_begin = skip_space(s, i + 1);
     std::size_t value_end = skip_value(s, value_begin);
-    if (value_end == std::string_view::npos) return out;
-    MemberSpan span{key_begin, value_begin, value_end};
-    if (key == "usage") out.usage = span;
-    else if (key == "choices") out.choices = span;
-    else if (key == "error") out.error = span;
+    if (value_end == std::string_view::npos) return false;
+    // The key view includes its quotes' position through key_begin so callers can locate it.
+    fn(context, s.substr(key_begin, key_end - key_begin), s.substr(value_begin, value_end - value_begin));
     i = skip_space(s, value_end);
     if (i < s.size() && s[i] == ',') {
       i = skip_space(s, i + 1);
       continue;
     }
-    if (i < s.size() && s[i] == '}') {
-      out.valid = skip_space(s, i + 1) == s.size();
-      return out;
-    }
-    return out;
+    return i < s.size() && s[i] == '}' && skip_space(s, i + 1) == s.size();
   }
+}
+
+TopLevelMembers scan_top_level(std::string_view s) {
+  struct Context {
+    std::string_view text;
+    TopLevelMembers out;
+  } ctx{s, {}};
+  ctx.out.valid = for_each_member(
+      s,
+      [](void* p, std::string_view quoted_key, std::string_view value) {
+        auto& c = *static_cast<Context*>(p);
+        std::string_view key = quoted_key.substr(1, quoted_key.size() - 2);
+        MemberSpan span{static_cast<std::size_t>(quoted_key.data() - c.text.data()),
+                        static_cast<std::size_t>(value.data() - c.text.data()),
+                        static_cast<std::size_t>(value.data() - c.text.data() + value.size())};
+        if (key == "usage") c.out.usage = span;
+        else if (key == "choices") c.out.choices = span;
+        else if (key == "error") c.out.error = span;
+      },
+      &ctx);
+  return ctx.out;
+}
+
+std::optional<std::int64_t> json_integer(std::string_view value) {
+  if (value.empty() || !(value.front() == '-' || (value.front() >= '0' && value.front() <= '9'))) return std::nullopt;
+  std::int64_t number = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+  if (ec != std::errc{}) return std::nullopt;
+  if (ptr != value.data() + value.size() && *ptr != '.' && *ptr != 'e' && *ptr != 'E') return std::nullopt;
+  return number;
 }
 
 std::string remove_member(std::string_view s, const MemberSpan& span) {

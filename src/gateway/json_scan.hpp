@@ -1,5 +1,7 @@
 #pragma once
 #include <cstddef>
+#include <cstdint>
+#include <string>
 #include <optional>
 #include <string_view>
 
@@ -24,6 +26,14 @@ struct TopLevelMembers {
 /// Scans `object_text` (a JSON object) for its top-level "usage", "choices" and "error" members.
 /// Linear, allocation-free; stops being `valid` at the first structural surprise.
 TopLevelMembers scan_top_level(std::string_view object_text);
+
+/// Calls `fn(key, value_text)` for each top-level member of a JSON object (keys raw, unescaped).
+/// Returns false if the text is not a well-formed-looking object.
+bool for_each_member(std::string_view object_text,
+                     void (*fn)(void* context, std::string_view key, std::string_view value), void* context);
+
+/// A JSON integer value's text as a number (a float is truncated); nullopt for anything else.
+std::optional<std::int64_t> json_integer(std::string_view value);
 
 /// `object_text` with the member at `span` removed (and the comma that joined it).
 std::string remove_member(std::string_view object_text, const MemberSpan& span);

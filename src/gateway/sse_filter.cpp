@@ -1,36 +1,35 @@
 #include "sse_filter.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include "json_scan.hpp"
 
 namespace cic::gateway {
 namespace {
 
-
-// Reads one count if it is a number; a node's null or string leaves the previous value. Never
-// throws: a malformed count must not cut a stream or lose its usage record.
-template <class Json>
-void read_count(const Json& object, const char* name, std::int64_t& out) {
-  auto it = object.find(name);
-  if (it != object.end() && it->is_number()) out = it->template get<std::int64_t>();
-}
-
-template <class Json>
-void read_usage(const Json& usage, TokenUsage& out) {
-  if (!usage.is_object()) return;
-  out.reported = true;
-  read_count(usage, "prompt_tokens", out.prompt_tokens);
-  read_count(usage, "completion_tokens", out.completion_tokens);
-  if (auto details = usage.find("prompt_tokens_details"); details != usage.end() && details->is_object()) {
-    read_count(*details, "cached_tokens", out.cached_tokens);
-  }
-}
-
+// Reads a usage object's counts straight from its text; a null or non-numeric count leaves the
+// previous value. This runs on every chunk of every stream (continuous usage), so no parser.
 void read_usage_text(std::string_view text, TokenUsage& out) {
-  if (text.empty() || text.front() != '{') return;
-  nlohmann::json usage = nlohmann::json::parse(text, nullptr, false);
-  read_usage(usage, out);
+  auto visit = [](void* p, std::string_view key, std::string_view value) {
+    auto& usage = *static_cast<TokenUsage*>(p);
+    if (key == "\"prompt_tokens\"") {
+      if (auto n = json_integer(value)) usage.prompt_tokens = *n;
+    } else if (key == "\"completion_tokens\"") {
+      if (auto n = json_integer(value)) usage.completion_tokens = *n;
+    } else if (key == "\"prompt_tokens_details\"" && value.starts_with('{')) {
+      for_each_member(
+          value,
+          [](void* q, std::string_view k, std::string_view v) {
+            if (k == "\"cached_tokens\"") {
+              if (auto n = json_integer(v)) static_cast<TokenUsage*>(q)->cached_tokens = *n;
+            }
+          },
+          p);
+    }
+  };
+  TokenUsage parsed = out;
+  if (for_each_member(text, visit, &parsed)) {
+    parsed.reported = true;
+    out = parsed;
+  }
 }
 
 // Finds the end of the first event in `buffer` (a blank line). Returns the event length and sets
