@@ -229,38 +229,47 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
   bool seen_token = false;
   std::string out;
   std::array<char, 16 * 1024> buffer;
-  {
-    while (client_ok && !parser.is_done()) {
+  // Parse everything each socket read brought, then write it to the client in one go: one write
+  // per read instead of one per event.
+  while (client_ok && upstream_ok && !parser.is_done()) {
+    beast::error_code pec;
+    while (!parser.is_done() && upstream_buffer.size() > 0) {
       parser.get().body().data = buffer.data();
       parser.get().body().size = buffer.size();
-      conn->expires_after(cfg.stream_idle_timeout);
-      // read_some, not read: hand over whatever arrived instead of waiting for a full buffer.
-      auto [ec, n] = co_await http::async_read_some(*conn, upstream_buffer, parser, use_nothrow);
-      if (ec == http::error::need_buffer) ec = {};
+      std::size_t used = parser.put(upstream_buffer.data(), pec);
+      upstream_buffer.consume(used);
+      if (pec == http::error::need_buffer) pec = {};
       std::size_t got = buffer.size() - parser.get().body().size;
-      if (got > 0) {
-        filter.feed(std::string_view(buffer.data(), got), out);
-        if (!seen_token && filter.content_events() > 0) {
-          seen_token = true;
-          first_token = deps_.clock.now();
-        }
-        if (!out.empty()) {
-          client_ok = !watch.gone() && co_await channel.send_chunk(out);
-          out.clear();
-        }
-      }
-      if (watch.gone()) client_ok = false;
-      if (ec) {
-        upstream_ok = false;
-        if (client_ok) {
-          metrics.upstream(node.id, is_timeout(ec) ? "stream_timeout" : "stream_error").Increment();
-          spdlog::warn("request {}: stream from node {} broke: {}", state.request_id, node.id, ec.message());
-        }
-        break;
-      }
+      if (got > 0) filter.feed(std::string_view(buffer.data(), got), out);
+      if (pec || (used == 0 && got == 0)) break;
     }
-    watch.stop();
+    if (pec == http::error::need_more) pec = {};
+    if (!seen_token && filter.content_events() > 0) {
+      seen_token = true;
+      first_token = deps_.clock.now();
+    }
+    if (!out.empty()) {
+      client_ok = !watch.gone() && co_await channel.send_chunk(out);
+      out.clear();
+    }
+    if (pec) {
+      upstream_ok = false;
+      metrics.upstream(node.id, "stream_error").Increment();
+      spdlog::warn("request {}: stream from node {} is malformed: {}", state.request_id, node.id, pec.message());
+      break;
+    }
+    if (!client_ok || parser.is_done()) break;
+    conn->expires_after(cfg.stream_idle_timeout);
+    auto [ec, n] = co_await conn->async_read_some(upstream_buffer.prepare(16 * 1024), use_nothrow);
+    upstream_buffer.commit(n);
+    if (watch.gone()) client_ok = false;
+    if (ec && client_ok) {
+      upstream_ok = false;
+      metrics.upstream(node.id, is_timeout(ec) ? "stream_timeout" : "stream_error").Increment();
+      spdlog::warn("request {}: stream from node {} broke: {}", state.request_id, node.id, ec.message());
+    }
   }
+  watch.stop();
   if (client_ok) {
     if (!upstream_ok && !filter.saw_done()) {
       // Same convention as vLLM: an error event, then [DONE], on a 200 stream.

@@ -2,7 +2,10 @@
 // One client connection: reads requests with limits and deadlines, hands each to a RequestHandler
 // through a ClientChannel, and keeps the connection alive between requests. A template over the
 // stream type (plain TCP or TLS); instantiated only in gateway.cpp.
+#include <array>
+#include <cstdio>
 #include <optional>
+#include <string>
 
 #include <boost/asio/write.hpp>
 
@@ -35,31 +38,47 @@ class StreamChannel final : public ClientChannel {
     co_return !ec;
   }
 
+  // The head of a chunked response is held back and leaves with the first chunk: one write
+  // instead of two, and the client's first byte is its first event.
   net::awaitable<bool> send_head(StreamHead& head) override {
     head.keep_alive(keep_alive());
-    http::response_serializer<http::empty_body> serializer{head};
-    beast::get_lowest_layer(stream_).expires_after(limits_.read_timeout);
-    auto [ec, n] = co_await http::async_write_header(stream_, serializer, use_nothrow);
-    if (ec) keep_alive_ = false;
-    co_return !ec;
+    pending_head_.clear();
+    pending_head_.append("HTTP/1.1 ").append(std::to_string(head.result_int())).push_back(' ');
+    pending_head_.append(head.reason()).append("\r\n");
+    for (const auto& field : head) {
+      pending_head_.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+    }
+    pending_head_.append("\r\n");
+    co_return true;
   }
 
   net::awaitable<bool> send_chunk(std::string_view data) override {
     if (data.empty()) co_return true;
-    beast::get_lowest_layer(stream_).expires_after(limits_.read_timeout);
-    auto [ec, n] = co_await net::async_write(stream_, http::make_chunk(net::buffer(data.data(), data.size())), use_nothrow);
-    if (ec) keep_alive_ = false;
-    co_return !ec;
+    char size_line[24];
+    int size_len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
+    std::array<net::const_buffer, 4> buffers{net::buffer(pending_head_), net::buffer(size_line, size_len),
+                                             net::buffer(data.data(), data.size()), net::buffer("\r\n", 2)};
+    co_return co_await write_all(buffers);
   }
 
   net::awaitable<bool> finish_chunks() override {
+    std::array<net::const_buffer, 2> buffers{net::buffer(pending_head_), net::buffer("0\r\n\r\n", 5)};
+    co_return co_await write_all(buffers);
+  }
+
+  tcp::socket& socket() override { return beast::get_lowest_layer(stream_).socket(); }
+
+ private:
+  template <class Buffers>
+  net::awaitable<bool> write_all(const Buffers& buffers) {
     beast::get_lowest_layer(stream_).expires_after(limits_.read_timeout);
-    auto [ec, n] = co_await net::async_write(stream_, http::make_chunk_last(), use_nothrow);
+    auto [ec, n] = co_await net::async_write(stream_, buffers, use_nothrow);
+    pending_head_.clear();
     if (ec) keep_alive_ = false;
     co_return !ec;
   }
 
-  tcp::socket& socket() override { return beast::get_lowest_layer(stream_).socket(); }
+ public:
   bool keep_alive() const override { return keep_alive_ && !draining_(); }
   void set_keep_alive(bool keep) override { keep_alive_ = keep; }
 
@@ -68,6 +87,7 @@ class StreamChannel final : public ClientChannel {
   const config::ServerLimits& limits_;
   std::function<bool()> draining_;
   bool keep_alive_ = true;
+  std::string pending_head_;  // a chunked response's head, not yet written
 };
 
 /// Reads and serves requests until the client closes, an error, or draining.
