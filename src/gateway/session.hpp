@@ -29,13 +29,21 @@ class StreamChannel final : public ClientChannel {
   StreamChannel(Stream& stream, const config::ServerLimits& limits, std::function<bool()> draining)
       : stream_(stream), limits_(limits), draining_(std::move(draining)) {}
 
+  // Serialized by hand (status line, fields, Content-Length) and written with the body in one
+  // gather write: this is every non-streamed answer, so it stays cheap.
   net::awaitable<bool> send(Response& response) override {
     response.keep_alive(keep_alive());
-    response.prepare_payload();
-    beast::get_lowest_layer(stream_).expires_after(limits_.read_timeout);
-    auto [ec, n] = co_await http::async_write(stream_, response, use_nothrow);
-    if (ec) keep_alive_ = false;
-    co_return !ec;
+    std::string head;
+    head.reserve(256);
+    head.append("HTTP/1.1 ").append(std::to_string(response.result_int())).push_back(' ');
+    head.append(response.reason()).append("\r\n");
+    for (const auto& field : response) {
+      if (field.name() == http::field::content_length) continue;
+      head.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+    }
+    head.append("Content-Length: ").append(std::to_string(response.body().size())).append("\r\n\r\n");
+    std::array<net::const_buffer, 3> buffers{net::buffer(pending_head_), net::buffer(head), net::buffer(response.body())};
+    co_return co_await write_all(buffers);
   }
 
   // The head of a chunked response is held back and leaves with the first chunk: one write

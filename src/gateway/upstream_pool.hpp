@@ -41,7 +41,7 @@ class UpstreamPool {
     }
   };
   net::awaitable<std::pair<beast::error_code, tcp::endpoint>> endpoint_for(const registry::Node& node);
-  std::unique_ptr<beast::tcp_stream> pop_live_idle(const Key& key);
+  std::unique_ptr<beast::tcp_stream> pop_idle(const Key& key);
 
   std::size_t max_idle_per_node_;
   mutable std::mutex mutex_;

@@ -26,6 +26,18 @@ class FailoverTest(unittest.TestCase):
             r = self.env.post("/v1/chat/completions", chat(max_tokens=2))
             self.assertEqual(r.status, 200, r.body)
 
+    def test_connection_closed_by_idle_node_is_retried_transparently(self):
+        # The node drops idle keep-alive connections after 100 ms; pooled ones must not leak errors.
+        self.env.start_node("brief", CHAT, "chat", "--keep-alive-ms", "100")
+        self.env.start_gateway()
+        for _ in range(3):
+            self.assertEqual(self.env.post("/v1/chat/completions", chat(max_tokens=1)).status, 200)
+            time.sleep(0.3)  # longer than the node's keep-alive: the pooled connection is now closed
+        stream = StreamReader(self.env.port, "/v1/chat/completions", chat(stream=True, max_tokens=2), self.env.auth())
+        self.assertEqual(stream.status, 200)
+        self.assertEqual(stream.all_events()[-1][1], "[DONE]")
+        stream.close()
+
     def test_only_node_dead_gives_502_then_503(self):
         self.env.add_dead_node("dead", CHAT)
         self.env.start_gateway()
