@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -153,9 +154,12 @@ int App::run() {
   unsigned threads = config.server.threads ? config.server.threads : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<net::io_context>> contexts;
   std::vector<net::io_context*> context_ptrs;
+  // Keeps a context's thread running while it has no connection yet (only the first one accepts).
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> keep_running;
   for (unsigned i = 0; i < threads; ++i) {
     contexts.push_back(std::make_unique<net::io_context>(1));
     context_ptrs.push_back(contexts.back().get());
+    keep_running.push_back(net::make_work_guard(*contexts.back()));
   }
   net::io_context& main_io = *contexts.front();
   net::thread_pool blocking(config.store.blocking_threads);
@@ -168,7 +172,7 @@ int App::run() {
 
   auto stop_all = [&] {
     last_used_timer.cancel();
-    for (auto& io : contexts) io->stop();
+    for (auto& io : contexts) io->stop();  // thread-safe; the work guards die with the contexts
   };
   net::signal_set signals(main_io, SIGTERM, SIGINT, SIGHUP);
   std::function<void()> wait_for_signal = [&] {

@@ -3,7 +3,7 @@
 #include <prometheus/gauge.h>
 #include <spdlog/spdlog.h>
 
-#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 
@@ -42,7 +42,7 @@ void log_exception(std::exception_ptr e) {
 
 }  // namespace
 
-/// One listening socket with its handler and optional TLS, on one io_context.
+/// One listening socket (on the first io_context) with its handler and optional TLS.
 struct Listener {
   std::string name;
   tcp::acceptor acceptor;
@@ -62,30 +62,19 @@ struct Gateway::Impl {
 
   bool ready() const { return started.load() && !draining.load(); }
 
-  // One acceptor per io_context (SO_REUSEPORT spreads connections across them); the first binds the
-  // configured port, the others bind the port it got, so port 0 works too.
-  std::vector<std::unique_ptr<Listener>> open_listeners(const std::string& name, const config::ListenAddress& address,
-                                                        const config::TlsConfig& tls, RequestHandler& handler,
-                                                        std::size_t count) {
-    std::shared_ptr<net::ssl::context> tls_context = make_tls_context(tls);
+  std::unique_ptr<Listener> open_listener(const std::string& name, const config::ListenAddress& address,
+                                          const config::TlsConfig& tls, RequestHandler& handler) {
     auto session = std::make_shared<SessionContext>(
         SessionContext{deps.config.server.limits, handler, tracker, [this] { return draining.load(std::memory_order_relaxed); }});
+    auto listener = std::unique_ptr<Listener>(new Listener{name, tcp::acceptor(*ios.front()), make_tls_context(tls), session});
     auto endpoint = resolve_listen(address);
-    std::vector<std::unique_ptr<Listener>> listeners;
-    for (std::size_t i = 0; i < count; ++i) {
-      auto listener = std::unique_ptr<Listener>(new Listener{name, tcp::acceptor(*ios[i]), tls_context, session});
-      listener->acceptor.open(endpoint.protocol());
-      listener->acceptor.set_option(net::socket_base::reuse_address(true));
-      int one = 1;
-      ::setsockopt(listener->acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-      listener->acceptor.bind(endpoint);
-      listener->acceptor.listen(net::socket_base::max_listen_connections);
-      endpoint.port(listener->acceptor.local_endpoint().port());
-      listeners.push_back(std::move(listener));
-    }
-    spdlog::info("{} listening on {}:{}{} ({} acceptor(s))", name, endpoint.address().to_string(), endpoint.port(),
-                 tls_context ? " (TLS)" : "", count);
-    return listeners;
+    listener->acceptor.open(endpoint.protocol());
+    listener->acceptor.set_option(net::socket_base::reuse_address(true));
+    listener->acceptor.bind(endpoint);
+    listener->acceptor.listen(net::socket_base::max_listen_connections);
+    spdlog::info("{} listening on {}:{}{}", name, endpoint.address().to_string(), listener->acceptor.local_endpoint().port(),
+                 listener->tls ? " (TLS)" : "");
+    return listener;
   }
 
   net::awaitable<void> serve(tcp::socket socket, Listener& listener) {
@@ -130,9 +119,33 @@ struct Gateway::Impl {
       }
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      auto executor = socket.get_executor();
-      net::co_spawn(executor, serve(std::move(socket), listener), log_exception);
+      hand_off(std::move(socket), listener);
     }
+  }
+
+  // Connections are dealt round-robin to the io_contexts (one thread each), which balances them
+  // exactly; SO_REUSEPORT's hashing left one thread with noticeably more. A connection then stays
+  // on its context for life.
+  void hand_off(tcp::socket socket, Listener& listener) {
+    net::io_context& target = *ios[next_context.fetch_add(1, std::memory_order_relaxed) % ios.size()];
+    if (&net::query(socket.get_executor(), net::execution::context) == &target) {
+      net::co_spawn(target, serve(std::move(socket), listener), log_exception);
+      return;
+    }
+    beast::error_code ec;
+    tcp protocol = socket.local_endpoint(ec).protocol();
+    int fd = ec ? -1 : socket.release(ec);
+    if (ec || fd < 0) return;  // the socket closes itself
+    net::post(target, [this, &target, &listener, protocol, fd] {
+      tcp::socket moved(target);
+      beast::error_code aec;
+      moved.assign(protocol, fd, aec);
+      if (aec) {
+        ::close(fd);
+        return;
+      }
+      net::co_spawn(target, serve(std::move(moved), listener), log_exception);
+    });
   }
 
   void maybe_drained() {
@@ -148,12 +161,13 @@ struct Gateway::Impl {
   ConnectionTracker tracker;
   ApiHandler api;
   AdminHandler admin;
-  std::vector<std::unique_ptr<Listener>> api_listeners;
-  std::vector<std::unique_ptr<Listener>> admin_listeners;
+  std::unique_ptr<Listener> api_listener;
+  std::unique_ptr<Listener> admin_listener;
   std::atomic<bool> started{false};
   std::atomic<bool> draining{false};
   std::atomic<bool> on_drained_called{false};
   std::atomic<bool> shutdown_requested{false};
+  std::atomic<std::size_t> next_context{0};
   std::function<void()> on_drained;
   net::steady_timer grace_timer;
 };
@@ -167,20 +181,17 @@ Gateway::~Gateway() = default;
 
 void Gateway::start() {
   auto& cfg = impl_->deps.config;
-  impl_->api_listeners = impl_->open_listeners("client API", cfg.server.listen, cfg.server.tls, impl_->api, impl_->ios.size());
-  impl_->admin_listeners = impl_->open_listeners("admin", cfg.admin.listen, cfg.admin.tls, impl_->admin, 1);
-  for (auto& listener : impl_->api_listeners) {
-    net::co_spawn(listener->acceptor.get_executor(), impl_->accept_loop(*listener), log_exception);
-  }
-  for (auto& listener : impl_->admin_listeners) {
+  impl_->api_listener = impl_->open_listener("client API", cfg.server.listen, cfg.server.tls, impl_->api);
+  impl_->admin_listener = impl_->open_listener("admin", cfg.admin.listen, cfg.admin.tls, impl_->admin);
+  for (Listener* listener : {impl_->api_listener.get(), impl_->admin_listener.get()}) {
     net::co_spawn(listener->acceptor.get_executor(), impl_->accept_loop(*listener), log_exception);
   }
   impl_->started = true;
 }
 
-std::uint16_t Gateway::http_port() const { return impl_->api_listeners.front()->acceptor.local_endpoint().port(); }
+std::uint16_t Gateway::http_port() const { return impl_->api_listener->acceptor.local_endpoint().port(); }
 
-std::uint16_t Gateway::admin_port() const { return impl_->admin_listeners.front()->acceptor.local_endpoint().port(); }
+std::uint16_t Gateway::admin_port() const { return impl_->admin_listener->acceptor.local_endpoint().port(); }
 
 bool Gateway::draining() const { return impl_->draining.load(); }
 
@@ -192,17 +203,12 @@ void Gateway::shutdown(std::function<void()> on_drained) {
   // Set the callback before `draining`: a session that sees draining may call it at once.
   impl->on_drained = std::move(on_drained);
   impl->draining.store(true);
-  // Each acceptor is closed on its own thread; idle connections likewise (close_idle posts).
-  auto close_all = [](std::vector<std::unique_ptr<Listener>>& listeners) {
-    for (auto& listener : listeners) {
-      net::post(listener->acceptor.get_executor(), [l = listener.get()] {
-        beast::error_code ec;
-        l->acceptor.close(ec);
-      });
-    }
-  };
-  close_all(impl->api_listeners);
-  close_all(impl->admin_listeners);
+  // The acceptors live on the first context; idle connections are closed on their own (close_idle posts).
+  net::post(*impl->ios.front(), [impl] {
+    beast::error_code ec;
+    impl->api_listener->acceptor.close(ec);
+    impl->admin_listener->acceptor.close(ec);
+  });
   impl->tracker.close_idle();
   net::post(*impl->ios.front(), [impl] {
     spdlog::info("draining: {} request(s) in flight, grace {} ms", impl->tracker.active_requests(),
