@@ -57,7 +57,11 @@ std::string blocking_bootstrap(const config::Config& config, store::Store& store
   const auto& b = config.bootstrap;
   auto org = store.find_org(b.org);
   if (!org) {
-    org = store.create_org(store::Org{"", b.org, b.email, b.plan, 0});
+    store::Org fresh;
+    fresh.name = b.org;
+    fresh.email = b.email;
+    fresh.plan = b.plan;
+    org = store.create_org(fresh);
     spdlog::info("bootstrap: created org '{}' ({})", org->name, org->id);
   }
   auto env = store.find_environment(org->id, b.environment);

@@ -10,10 +10,13 @@ namespace cic::store {
 
 struct Org {
   std::string id;  // "org_..." (assigned by the store when empty)
-  std::string name;  // unique
+  std::string name;  // unique among orgs that are not deleted
   std::string email;
   std::string plan = "free";
+  std::int64_t monthly_spend_cap_micros = 0;  // 0 = no cap
   std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+  std::optional<std::int64_t> deleted_at;  // deleted orgs are invisible to find/list
 };
 
 struct Environment {
@@ -22,7 +25,13 @@ struct Environment {
   std::string name;  // dev | staging | prod; unique within the org
   std::string region;
   std::vector<std::string> models;  // enabled model ids
+  std::string limits_json = "{}";   // {"rpm":..,"tpm":..,"concurrency":..}; enforced by limits
+  std::int64_t monthly_token_quota = 0;       // 0 = none
+  std::int64_t monthly_spend_cap_micros = 0;  // 0 = none
+  std::string data_residency = "flexible";    // flexible | strict
   std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+  std::optional<std::int64_t> deleted_at;
 };
 
 struct ApiKey {
@@ -32,10 +41,58 @@ struct ApiKey {
   std::string name;
   std::string prefix;  // the visible start of the key, e.g. "sk_dev_AbC1"
   std::string hash;    // hex HMAC-SHA256 of the whole key; unique
+  std::string limits_json = "{}";
   std::int64_t created_at = 0;
   std::optional<std::int64_t> expires_at;
   std::optional<std::int64_t> revoked_at;
   std::optional<std::int64_t> last_used_at;
+  std::string replaced_by;  // id of the key that a rotation issued in its place
+};
+
+/// An org admin key (`sk_admin_...`): manages one org over the admin API.
+struct AdminKey {
+  std::string id;  // "adk_..."
+  std::string org_id;
+  std::string name;
+  std::string prefix;
+  std::string hash;
+  std::int64_t created_at = 0;
+  std::optional<std::int64_t> revoked_at;
+  std::optional<std::int64_t> last_used_at;
+};
+
+/// One mutating admin call. Written in the same transaction as the change it describes.
+struct AuditEntry {
+  std::string id;           // "aud_..." (assigned when empty; time-ordered)
+  std::int64_t at = 0;      // unix ms
+  std::string actor;        // "operator" or "admin_key:<id>"
+  std::string action;       // e.g. "org.create", "key.rotate"
+  std::string target_type;  // org | environment | api_key | admin_key
+  std::string target_id;
+  std::string org_id;       // the org the target belongs to ("" for none)
+  std::string request_id;
+  std::string before_json = "null";  // secrets removed
+  std::string after_json = "null";
+};
+
+struct AuditFilter {
+  std::string org_id;
+  std::string actor;
+  std::string action;
+  std::int64_t from_ms = 0;  // inclusive; 0 = no bound
+  std::int64_t to_ms = 0;    // exclusive; 0 = no bound
+};
+
+/// Keyset pagination: items ordered by id, starting after `after` (empty = from the start).
+struct Page {
+  std::string after;
+  std::size_t limit = 20;
+};
+
+template <class T>
+struct PageResult {
+  std::vector<T> items;
+  bool has_more = false;
 };
 
 struct Model {

@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -37,18 +38,49 @@ class Store {
   /// Cheap round trip, for readiness.
   virtual bool ping() = 0;
 
-  virtual Org create_org(Org org) = 0;  // fills id/created_at when empty; StoreConflict on name
-  virtual std::optional<Org> find_org(std::string_view id_or_name) = 0;
+  // Mutations that an admin call makes take its AuditEntry (nullptr for internal changes such as
+  // bootstrap) and write it in the same transaction. On PostgreSQL, every change that can affect
+  // authentication (orgs, environments, keys, admin keys) also sends NOTIFY cic_invalidate.
 
-  virtual Environment create_environment(Environment env) = 0;  // StoreConflict on (org, name)
+  virtual Org create_org(Org org, const AuditEntry* audit = nullptr) = 0;  // StoreConflict on name
+  virtual std::optional<Org> find_org(std::string_view id_or_name) = 0;     // not deleted
+  virtual PageResult<Org> list_orgs(const Page& page) = 0;
+  /// Updates name, email, plan, monthly_spend_cap_micros; sets updated_at. nullopt if not found.
+  virtual std::optional<Org> update_org(const Org& org, const AuditEntry* audit) = 0;
+  /// Marks the org deleted and revokes every API key and admin key in it. False if not found.
+  virtual bool delete_org(std::string_view org_id, std::int64_t now_ms, const AuditEntry* audit) = 0;
+
+  virtual Environment create_environment(Environment env, const AuditEntry* audit = nullptr) = 0;  // StoreConflict on (org, name)
   virtual std::optional<Environment> find_environment(std::string_view org_id,
-                                                      std::string_view id_or_name) = 0;
-  virtual std::optional<Environment> get_environment(std::string_view id) = 0;
+                                                      std::string_view id_or_name) = 0;  // not deleted
+  virtual std::optional<Environment> get_environment(std::string_view id) = 0;        // not deleted
+  virtual PageResult<Environment> list_environments(std::string_view org_id, const Page& page) = 0;
+  /// Updates region, models, limits_json, quotas, data_residency; sets updated_at.
+  virtual std::optional<Environment> update_environment(const Environment& env, const AuditEntry* audit) = 0;
+  /// Marks it deleted and revokes its keys. False if not found.
+  virtual bool delete_environment(std::string_view env_id, std::int64_t now_ms, const AuditEntry* audit) = 0;
 
-  virtual ApiKey create_api_key(ApiKey key) = 0;
+  virtual ApiKey create_api_key(ApiKey key, const AuditEntry* audit = nullptr) = 0;
   virtual std::optional<ApiKey> find_api_key_by_hash(std::string_view hash) = 0;
+  virtual std::optional<ApiKey> get_api_key(std::string_view id) = 0;
+  virtual PageResult<ApiKey> list_api_keys(std::string_view environment_id, const Page& page) = 0;
+  /// Sets revoked_at (if not already revoked). False if not found.
+  virtual bool revoke_api_key(std::string_view key_id, std::int64_t now_ms, const AuditEntry* audit) = 0;
+  /// In one transaction: inserts `replacement`, and sets the old key's expires_at to
+  /// `old_expires_at` (unless it already expires earlier) and replaced_by. nullopt if the old key
+  /// does not exist or is revoked.
+  virtual std::optional<ApiKey> rotate_api_key(std::string_view old_key_id, ApiKey replacement,
+                                               std::int64_t old_expires_at, const AuditEntry* audit) = 0;
   /// Batched `last_used_at` updates: (key id, unix ms). Never called per request.
   virtual void touch_api_keys(const std::vector<std::pair<std::string, std::int64_t>>& last_used) = 0;
+
+  virtual AdminKey create_admin_key(AdminKey key, const AuditEntry* audit) = 0;
+  virtual std::optional<AdminKey> find_admin_key_by_hash(std::string_view hash) = 0;
+  virtual PageResult<AdminKey> list_admin_keys(std::string_view org_id, const Page& page) = 0;
+  virtual bool revoke_admin_key(std::string_view key_id, std::int64_t now_ms, const AuditEntry* audit) = 0;
+
+  /// Newest first; `page.after` is an audit id.
+  virtual PageResult<AuditEntry> list_audit(const AuditFilter& filter, const Page& page) = 0;
 
   virtual void upsert_model(const Model& model) = 0;
   virtual std::vector<Model> list_models() = 0;
@@ -63,6 +95,18 @@ class Store {
   virtual std::vector<UsageRecord> list_usage(std::int64_t since_ms, std::size_t limit) = 0;
   virtual std::size_t count_usage() = 0;
 };
+
+/// Blocks until another process changed something that authentication depends on, or `timeout`
+/// passes. Returns true if a change was seen. Only PostgreSQL has one (LISTEN cic_invalidate);
+/// other stores are single-process and the admin API invalidates the cache directly.
+class ChangeListener {
+ public:
+  virtual ~ChangeListener() = default;
+  virtual bool wait(std::chrono::milliseconds timeout) = 0;
+};
+
+/// A listener on a dedicated connection, or nullptr when the store has none. BLOCKING.
+std::unique_ptr<ChangeListener> make_change_listener(const std::string& postgres_dsn);
 
 /// SQLite file at `path` (created with its directory if missing; WAL journal).
 std::unique_ptr<Store> make_sqlite_store(const std::string& path);
