@@ -52,6 +52,37 @@ void parse_models(MapReader& root, std::vector<ModelConfig>& out) {
   });
 }
 
+namespace {
+
+void read_limits(MapReader& parent, std::string_view key, RateLimits& out) {
+  MapReader m = parent.child(key);
+  m.read_int("rpm", out.rpm, 0, 1'000'000'000, "requests per minute");
+  m.read_int("tpm", out.tpm, 0, 1'000'000'000'000, "tokens per minute");
+  m.read_int("concurrency", out.concurrency, 0, 1'000'000, "requests");
+}
+
+std::vector<PlanConfig> builtin_plans() {
+  return {
+      {"free", {60, 100'000, 10}, {600, 1'000'000, 50}, 100'000},
+      {"pro", {600, 1'000'000, 50}, {6'000, 10'000'000, 500}, 0},
+      {"enterprise", {6'000, 10'000'000, 500}, {0, 0, 0}, 0},
+  };
+}
+
+}  // namespace
+
+void parse_plans(MapReader& root, std::vector<PlanConfig>& out) {
+  root.each("plans", [&](MapReader& item, std::size_t) {
+    PlanConfig plan;
+    read_id(item, "name", plan.name);
+    read_limits(item, "default_limits", plan.default_limits);
+    read_limits(item, "max_limits", plan.max_limits);
+    item.read_int("monthly_free_tokens", plan.monthly_free_tokens, 0, 1'000'000'000'000, "tokens");
+    out.push_back(std::move(plan));
+  });
+  if (out.empty()) out = builtin_plans();
+}
+
 void parse_nodes(MapReader& root, std::vector<NodeConfig>& out) {
   root.each("nodes", [&](MapReader& item, std::size_t) {
     NodeConfig node;

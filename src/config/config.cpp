@@ -49,6 +49,13 @@ const RegionConfig* Config::find_region(const std::string& name) const {
   return nullptr;
 }
 
+const PlanConfig* Config::find_plan(const std::string& name) const {
+  for (const auto& plan : plans) {
+    if (plan.name == name) return &plan;
+  }
+  return nullptr;
+}
+
 const char* to_string(ModelConfig::Kind kind) {
   switch (kind) {
     case ModelConfig::Kind::kChat: return "chat";
@@ -85,6 +92,7 @@ Config parse_config(const std::string& yaml_text, const std::string& file_name, 
     detail::parse_regions(root, config.regions);
     detail::parse_models(root, config.models);
     detail::parse_nodes(root, config.nodes);
+    detail::parse_plans(root, config.plans);
     detail::parse_bootstrap(root, config.bootstrap);
     detail::parse_logging(root, config.logging);
   }

@@ -12,6 +12,7 @@ constexpr std::int64_t kHourMs = 3'600'000;
 constexpr std::int64_t kDayMs = 24 * kHourMs;
 // Below this a secret is guessable offline from a leaked hash table.
 constexpr std::size_t kMinSecretChars = 32;
+constexpr std::size_t kMinTokenChars = 24;
 
 void read_listen(MapReader& m, ListenAddress& out) {
   std::string text;
@@ -54,6 +55,11 @@ void parse_admin(MapReader& root, AdminConfig& out) {
   MapReader m = root.child("admin");
   read_listen(m, out.listen);
   read_tls(m, out.tls);
+  m.read_string("operator_token", out.operator_token);
+  if (!out.operator_token.empty() && out.operator_token.size() < kMinTokenChars) {
+    m.issue("operator_token", "must be at least 24 characters long, got " +
+                                  std::to_string(out.operator_token.size()) + " characters");
+  }
 }
 
 void parse_store(MapReader& root, StoreConfig& out) {

@@ -21,6 +21,8 @@ void parse_logging(MapReader& root, LoggingConfig& out);
 void parse_regions(MapReader& root, std::vector<RegionConfig>& out);
 void parse_models(MapReader& root, std::vector<ModelConfig>& out);
 void parse_nodes(MapReader& root, std::vector<NodeConfig>& out);
+/// `plans`, or free/pro/enterprise with built-in limits when the section is absent.
+void parse_plans(MapReader& root, std::vector<PlanConfig>& out);
 
 /// Both TLS files or neither, and both readable now rather than at the first handshake.
 void check_tls(const TlsConfig& tls, const std::string& path, Diagnostics& diag);

@@ -80,6 +80,11 @@ void check_bootstrap(const Config& config, Diagnostics& diag) {
                                      "\" (configured regions: " + names_of(config.regions) + ")");
   }
   check_model_refs(config, bootstrap.models, "bootstrap.models", diag);
+  if (!bootstrap.plan.empty() && !config.find_plan(bootstrap.plan)) {
+    std::string names;
+    for (const auto& plan : config.plans) names += names.empty() ? plan.name : ", " + plan.name;
+    diag.add("bootstrap.plan", "unknown plan \"" + bootstrap.plan + "\" (configured plans: " + names + ")");
+  }
 }
 
 }  // namespace
@@ -104,6 +109,7 @@ void validate_references(const Config& config, Diagnostics& diag) {
   check_unique(config.regions, &RegionConfig::name, "regions", "name", diag);
   check_unique(config.models, &ModelConfig::id, "models", "id", diag);
   check_unique(config.nodes, &NodeConfig::id, "nodes", "id", diag);
+  check_unique(config.plans, &PlanConfig::name, "plans", "name", diag);
   check_region_refs(config, diag);
   check_nodes(config, diag);
   check_bootstrap(config, diag);

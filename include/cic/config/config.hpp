@@ -39,10 +39,28 @@ struct ServerConfig {
   milliseconds shutdown_grace{30'000};  // SIGTERM: in-flight requests and streams get this long
 };
 
-/// `admin:` — operator listener (metrics, health; the admin API lands here).
+/// `admin:` — operator listener: metrics, health and the admin REST API (/admin/v1/).
 struct AdminConfig {
   ListenAddress listen{"127.0.0.1", 9090};
   TlsConfig tls;
+  /// Bearer token of the operator (may do everything); usually "${CIC_ADMIN_TOKEN}". Kept only
+  /// as an HMAC in memory. Empty disables the admin REST API (metrics and health stay).
+  std::string operator_token;
+};
+
+/// Request and token rates; 0 means unlimited.
+struct RateLimits {
+  std::int64_t rpm = 0;
+  std::int64_t tpm = 0;
+  std::int64_t concurrency = 0;
+};
+
+/// `plans:` entry. When the section is absent, free, pro and enterprise are built in.
+struct PlanConfig {
+  std::string name;
+  RateLimits default_limits;  // an environment's limits when it sets none
+  RateLimits max_limits;      // the most an org admin may set (0 = unlimited)
+  std::int64_t monthly_free_tokens = 0;
 };
 
 struct SqliteConfig {
@@ -140,11 +158,13 @@ struct Config {
   std::vector<RegionConfig> regions;
   std::vector<ModelConfig> models;
   std::vector<NodeConfig> nodes;
+  std::vector<PlanConfig> plans;
   BootstrapConfig bootstrap;
   LoggingConfig logging;
 
   const ModelConfig* find_model(const std::string& id) const;
   const RegionConfig* find_region(const std::string& name) const;
+  const PlanConfig* find_plan(const std::string& name) const;
 };
 
 /// One problem found in a config file: "<file>: <key>: <reason>".

@@ -10,6 +10,7 @@ class ShippedFilesTest : public ConfigTest {};
 TEST_F(ShippedFilesTest, ExampleLoadsWithSecretsFromTheEnvironment) {
   fake_vars()["CIC_KEY_HASH_SECRET"] = kSecret;
   fake_vars()["CIC_POSTGRES_DSN"] = "postgresql://cic@db.internal:5432/cic";
+  fake_vars()["CIC_ADMIN_TOKEN"] = "operator-token-0123456789abcdef";
   const Config config = load_config(source_dir() + "/config/cic.example.yaml", fake_env);
 
   EXPECT_EQ(config.server.listen.host, "0.0.0.0");
@@ -18,6 +19,11 @@ TEST_F(ShippedFilesTest, ExampleLoadsWithSecretsFromTheEnvironment) {
   EXPECT_EQ(config.server.limits.max_body_bytes, 4u * 1024 * 1024);
   EXPECT_EQ(config.server.limits.read_timeout, std::chrono::milliseconds(30'000));
   EXPECT_EQ(config.admin.listen.port, 9090);
+  EXPECT_EQ(config.admin.operator_token, "operator-token-0123456789abcdef");
+  ASSERT_EQ(config.plans.size(), 3u);
+  EXPECT_EQ(config.find_plan("free")->monthly_free_tokens, 100'000);
+  EXPECT_EQ(config.find_plan("pro")->max_limits.rpm, 6'000);
+  EXPECT_EQ(config.find_plan("enterprise")->max_limits.tpm, 0);
   EXPECT_EQ(config.store.backend, StoreConfig::Backend::kPostgres);
   EXPECT_EQ(config.store.postgres.dsn, "postgresql://cic@db.internal:5432/cic");
   EXPECT_EQ(config.auth.key_hash_secret, kSecret);
@@ -46,6 +52,24 @@ TEST_F(ShippedFilesTest, ExampleWithoutItsVariablesNamesThem) {
   } catch (const ConfigError& e) {
     EXPECT_TRUE(has_issue(e.issues(), "store.postgres.dsn", "CIC_POSTGRES_DSN"));
     EXPECT_TRUE(has_issue(e.issues(), "auth.key_hash_secret", "CIC_KEY_HASH_SECRET"));
+    EXPECT_TRUE(has_issue(e.issues(), "admin.operator_token", "CIC_ADMIN_TOKEN"));
+  }
+}
+
+TEST_F(ShippedFilesTest, PlansAreBuiltInWhenAbsentAndValidated) {
+  const Config builtin = parse_config(minimal_yaml(), "inline.yaml", fake_env);
+  ASSERT_NE(builtin.find_plan("free"), nullptr);
+  EXPECT_EQ(builtin.find_plan("free")->default_limits.rpm, 60);
+  ASSERT_NE(builtin.find_plan("enterprise"), nullptr);
+  try {
+    parse_config(minimal_yaml() + "plans:\n  - {name: gold, max_limits: {rpm: -1}}\n  - {name: gold}\n"
+                 "admin: {operator_token: short}\n",
+                 "inline.yaml", fake_env);
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_TRUE(has_issue(e.issues(), "plans[0].max_limits.rpm", ""));
+    EXPECT_TRUE(has_issue(e.issues(), "plans[1].name", "gold"));
+    EXPECT_TRUE(has_issue(e.issues(), "admin.operator_token", "24 characters"));
   }
 }
 
