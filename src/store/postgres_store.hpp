@@ -9,7 +9,8 @@ namespace cic::store {
 /// The production store: PostgreSQL through libpqxx 6.4 with a small connection pool. Each call
 /// leases one connection for its duration, so up to `pool_size` calls run in parallel and the
 /// rest wait. Single-statement calls run in autocommit (`nontransaction`, one round trip);
-/// multi-statement calls (usage batches, key touches, migrations) run in one `work`.
+/// multi-statement calls (usage batches, key touches, migrations) and every audited or notifying
+/// mutation run in one `work`.
 class PostgresStore final : public Store {
  public:
   PostgresStore(const std::string& dsn, unsigned pool_size);
@@ -18,17 +19,37 @@ class PostgresStore final : public Store {
   int schema_version() override;
   bool ping() override;
 
-  Org create_org(Org org) override;
+  Org create_org(Org org, const AuditEntry* audit) override;
   std::optional<Org> find_org(std::string_view id_or_name) override;
+  PageResult<Org> list_orgs(const Page& page) override;
+  std::optional<Org> update_org(const Org& org, const AuditEntry* audit) override;
+  bool delete_org(std::string_view org_id, std::int64_t now_ms, const AuditEntry* audit) override;
 
-  Environment create_environment(Environment env) override;
+  Environment create_environment(Environment env, const AuditEntry* audit) override;
   std::optional<Environment> find_environment(std::string_view org_id,
                                               std::string_view id_or_name) override;
   std::optional<Environment> get_environment(std::string_view id) override;
+  PageResult<Environment> list_environments(std::string_view org_id, const Page& page) override;
+  std::optional<Environment> update_environment(const Environment& env,
+                                                const AuditEntry* audit) override;
+  bool delete_environment(std::string_view env_id, std::int64_t now_ms,
+                          const AuditEntry* audit) override;
 
-  ApiKey create_api_key(ApiKey key) override;
+  ApiKey create_api_key(ApiKey key, const AuditEntry* audit) override;
   std::optional<ApiKey> find_api_key_by_hash(std::string_view hash) override;
+  std::optional<ApiKey> get_api_key(std::string_view id) override;
+  PageResult<ApiKey> list_api_keys(std::string_view environment_id, const Page& page) override;
+  bool revoke_api_key(std::string_view key_id, std::int64_t now_ms, const AuditEntry* audit) override;
+  std::optional<ApiKey> rotate_api_key(std::string_view old_key_id, ApiKey replacement,
+                                       std::int64_t old_expires_at, const AuditEntry* audit) override;
   void touch_api_keys(const std::vector<std::pair<std::string, std::int64_t>>& last_used) override;
+
+  AdminKey create_admin_key(AdminKey key, const AuditEntry* audit) override;
+  std::optional<AdminKey> find_admin_key_by_hash(std::string_view hash) override;
+  PageResult<AdminKey> list_admin_keys(std::string_view org_id, const Page& page) override;
+  bool revoke_admin_key(std::string_view key_id, std::int64_t now_ms, const AuditEntry* audit) override;
+
+  PageResult<AuditEntry> list_audit(const AuditFilter& filter, const Page& page) override;
 
   void upsert_model(const Model& model) override;
   std::vector<Model> list_models() override;
@@ -43,6 +64,9 @@ class PostgresStore final : public Store {
  private:
   /// Registers every named statement on a fresh connection (libpqxx prepares lazily on first use).
   static void prepare_statements(pqxx::connection& conn);
+  /// The hot lookups of postgres_tenancy.cpp and postgres_keys.cpp.
+  static void prepare_tenancy_statements(pqxx::connection& conn);
+  static void prepare_key_statements(pqxx::connection& conn);
 
   PgPool pool_;
 };

@@ -10,6 +10,26 @@ constexpr const char* kCreateMigrationsTable =
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
     " version INTEGER PRIMARY KEY,"
     " applied_at INTEGER NOT NULL)";
+
+// Foreign keys are off while migrations run: rebuilding a parent table (create new, copy, drop
+// old, rename) would otherwise cascade the DROP into its children. The pragma is a no-op inside a
+// transaction, so it is switched around the loop, and back on however migrate() leaves.
+class ForeignKeysOff {
+ public:
+  explicit ForeignKeysOff(SqliteDb& db) : db_(db) { db_.exec("PRAGMA foreign_keys=OFF"); }
+  ForeignKeysOff(const ForeignKeysOff&) = delete;
+  ForeignKeysOff& operator=(const ForeignKeysOff&) = delete;
+  ~ForeignKeysOff() {
+    try {
+      db_.exec("PRAGMA foreign_keys=ON");
+    } catch (const StoreError&) {
+      // Only fails inside an open transaction, which every path has closed by now.
+    }
+  }
+
+ private:
+  SqliteDb& db_;
+};
 }  // namespace
 
 SqliteStore::SqliteStore(const std::string& path) : db_(path) {}
@@ -21,6 +41,7 @@ void SqliteStore::migrate() {
     db_.exec(kCreateMigrationsTable);
     txn.commit();
   }
+  ForeignKeysOff foreign_keys_off(db_);
   for (const Migration& m : sqlite_migrations()) {
     // BEGIN IMMEDIATE holds the file's write lock, so a second process running migrate() at the
     // same moment waits here and then sees the version already recorded.
@@ -37,6 +58,11 @@ void SqliteStore::migrate() {
     } catch (const StoreError& e) {
       throw StoreError("migration " + std::to_string(m.version) + "_" + std::string(m.name) +
                        " failed: " + e.what());
+    }
+    // With enforcement off, make sure the migration left every reference intact before it sticks.
+    if (db_.query("PRAGMA foreign_key_check").step()) {
+      throw StoreError("migration " + std::to_string(m.version) + "_" + std::string(m.name) +
+                       " left rows violating foreign keys");
     }
     db_.query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
         .bind(1, std::int64_t{m.version})

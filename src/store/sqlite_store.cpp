@@ -1,11 +1,11 @@
-// Records of the SQLite store. Every public method takes mu_ for its whole duration, so a
-// transaction never interleaves with another thread's statements on the shared connection.
+// Models, nodes, key touches and usage records of the SQLite store. Every public method takes mu_
+// for its whole duration, so a transaction never interleaves with another thread's statements on
+// the shared connection.
 #include "sqlite_store.hpp"
 
 #include <algorithm>
 #include <limits>
 
-#include "cic/common/ids.hpp"
 #include "json_list.hpp"
 #include "store_util.hpp"
 
@@ -13,31 +13,10 @@ namespace cic::store {
 
 namespace {
 
-constexpr const char* kOrgColumns = "SELECT id, name, email, plan, created_at FROM orgs ";
-constexpr const char* kEnvColumns =
-    "SELECT id, org_id, name, region, models, created_at FROM environments ";
-constexpr const char* kKeyColumns =
-    "SELECT id, org_id, environment_id, name, prefix, hash, created_at, expires_at, revoked_at,"
-    " last_used_at FROM api_keys ";
 constexpr const char* kUsageColumns =
     "SELECT request_id, org_id, environment_id, api_key_id, model, region, node_id, endpoint,"
     " prompt_tokens, completion_tokens, cached_tokens, latency_ms, ttft_ms, status, streamed,"
     " cancelled, created_at FROM usage_records ";
-
-Org read_org(const SqliteQuery& q) {
-  return Org{q.text(0), q.text(1), q.text(2), q.text(3), q.int64(4)};
-}
-
-Environment read_environment(const SqliteQuery& q) {
-  return Environment{q.text(0), q.text(1), q.text(2), q.text(3), from_json_list(q.text(4)),
-                     q.int64(5)};
-}
-
-ApiKey read_api_key(const SqliteQuery& q) {
-  return ApiKey{q.text(0),          q.text(1),          q.text(2),          q.text(3),
-                q.text(4),          q.text(5),          q.int64(6),         q.optional_int64(7),
-                q.optional_int64(8), q.optional_int64(9)};
-}
 
 UsageRecord read_usage(const SqliteQuery& q) {
   UsageRecord r;
@@ -62,78 +41,6 @@ UsageRecord read_usage(const SqliteQuery& q) {
 }
 
 }  // namespace
-
-Org SqliteStore::create_org(Org org) {
-  if (org.id.empty()) org.id = cic::new_id("org");
-  if (org.created_at == 0) org.created_at = now_unix_ms();
-  std::lock_guard lock(mu_);
-  db_.query("INSERT INTO orgs (id, name, email, plan, created_at) VALUES (?, ?, ?, ?, ?)")
-      .bind(1, org.id).bind(2, org.name).bind(3, org.email).bind(4, org.plan)
-      .bind(5, org.created_at).run();
-  return org;
-}
-
-std::optional<Org> SqliteStore::find_org(std::string_view id_or_name) {
-  std::lock_guard lock(mu_);
-  // An id match wins over a name match, should an org ever be named like another org's id.
-  auto q = db_.query(std::string(kOrgColumns) +
-                     "WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1");
-  q.bind(1, id_or_name);
-  if (!q.step()) return std::nullopt;
-  return read_org(q);
-}
-
-Environment SqliteStore::create_environment(Environment env) {
-  if (env.id.empty()) env.id = cic::new_id("env");
-  if (env.created_at == 0) env.created_at = now_unix_ms();
-  std::lock_guard lock(mu_);
-  db_.query("INSERT INTO environments (id, org_id, name, region, models, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)")
-      .bind(1, env.id).bind(2, env.org_id).bind(3, env.name).bind(4, env.region)
-      .bind(5, to_json_list(env.models)).bind(6, env.created_at).bind(7, env.created_at).run();
-  return env;
-}
-
-std::optional<Environment> SqliteStore::environment_where(
-    const std::string& where, std::string_view a, std::optional<std::string_view> b) {
-  std::lock_guard lock(mu_);
-  auto q = db_.query(std::string(kEnvColumns) + where);
-  q.bind(1, a);
-  if (b) q.bind(2, *b);
-  if (!q.step()) return std::nullopt;
-  return read_environment(q);
-}
-
-std::optional<Environment> SqliteStore::find_environment(std::string_view org_id,
-                                                         std::string_view id_or_name) {
-  return environment_where("WHERE org_id = ?1 AND (id = ?2 OR name = ?2) ORDER BY id = ?2 DESC"
-                           " LIMIT 1",
-                           org_id, id_or_name);
-}
-
-std::optional<Environment> SqliteStore::get_environment(std::string_view id) {
-  return environment_where("WHERE id = ?1", id, std::nullopt);
-}
-
-ApiKey SqliteStore::create_api_key(ApiKey key) {
-  if (key.id.empty()) key.id = cic::new_id("key");
-  if (key.created_at == 0) key.created_at = now_unix_ms();
-  std::lock_guard lock(mu_);
-  db_.query("INSERT INTO api_keys (id, org_id, environment_id, name, prefix, hash, created_at,"
-            " expires_at, revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .bind(1, key.id).bind(2, key.org_id).bind(3, key.environment_id).bind(4, key.name)
-      .bind(5, key.prefix).bind(6, key.hash).bind(7, key.created_at).bind(8, key.expires_at)
-      .bind(9, key.revoked_at).bind(10, key.last_used_at).run();
-  return key;
-}
-
-std::optional<ApiKey> SqliteStore::find_api_key_by_hash(std::string_view hash) {
-  std::lock_guard lock(mu_);
-  auto q = db_.query(std::string(kKeyColumns) + "WHERE hash = ?");
-  q.bind(1, hash);
-  if (!q.step()) return std::nullopt;
-  return read_api_key(q);
-}
 
 void SqliteStore::touch_api_keys(
     const std::vector<std::pair<std::string, std::int64_t>>& last_used) {

@@ -22,17 +22,37 @@ class SqliteStore final : public Store {
   int schema_version() override;
   bool ping() override;
 
-  Org create_org(Org org) override;
+  Org create_org(Org org, const AuditEntry* audit) override;
   std::optional<Org> find_org(std::string_view id_or_name) override;
+  PageResult<Org> list_orgs(const Page& page) override;
+  std::optional<Org> update_org(const Org& org, const AuditEntry* audit) override;
+  bool delete_org(std::string_view org_id, std::int64_t now_ms, const AuditEntry* audit) override;
 
-  Environment create_environment(Environment env) override;
+  Environment create_environment(Environment env, const AuditEntry* audit) override;
   std::optional<Environment> find_environment(std::string_view org_id,
                                               std::string_view id_or_name) override;
   std::optional<Environment> get_environment(std::string_view id) override;
+  PageResult<Environment> list_environments(std::string_view org_id, const Page& page) override;
+  std::optional<Environment> update_environment(const Environment& env,
+                                                const AuditEntry* audit) override;
+  bool delete_environment(std::string_view env_id, std::int64_t now_ms,
+                          const AuditEntry* audit) override;
 
-  ApiKey create_api_key(ApiKey key) override;
+  ApiKey create_api_key(ApiKey key, const AuditEntry* audit) override;
   std::optional<ApiKey> find_api_key_by_hash(std::string_view hash) override;
+  std::optional<ApiKey> get_api_key(std::string_view id) override;
+  PageResult<ApiKey> list_api_keys(std::string_view environment_id, const Page& page) override;
+  bool revoke_api_key(std::string_view key_id, std::int64_t now_ms, const AuditEntry* audit) override;
+  std::optional<ApiKey> rotate_api_key(std::string_view old_key_id, ApiKey replacement,
+                                       std::int64_t old_expires_at, const AuditEntry* audit) override;
   void touch_api_keys(const std::vector<std::pair<std::string, std::int64_t>>& last_used) override;
+
+  AdminKey create_admin_key(AdminKey key, const AuditEntry* audit) override;
+  std::optional<AdminKey> find_admin_key_by_hash(std::string_view hash) override;
+  PageResult<AdminKey> list_admin_keys(std::string_view org_id, const Page& page) override;
+  bool revoke_admin_key(std::string_view key_id, std::int64_t now_ms, const AuditEntry* audit) override;
+
+  PageResult<AuditEntry> list_audit(const AuditFilter& filter, const Page& page) override;
 
   void upsert_model(const Model& model) override;
   std::vector<Model> list_models() override;
@@ -45,9 +65,17 @@ class SqliteStore final : public Store {
   std::size_t count_usage() override;
 
  private:
+  // The helpers below expect mu_ to be held by the caller.
   // One environment by a WHERE clause with one or two text parameters (?1, ?2).
   std::optional<Environment> environment_where(const std::string& where, std::string_view a,
                                                std::optional<std::string_view> b);
+  std::optional<ApiKey> api_key_where(const std::string& where, std::string_view a);
+  void insert_api_key(const ApiKey& key);
+  // Sets revoked_at on one key of `table` unless already revoked. 1 revoked now, 0 already
+  // revoked, -1 not found.
+  int revoke_key(const char* table, std::string_view key_id, std::int64_t now_ms);
+  // Writes `audit` (when not null) inside the caller's transaction.
+  void write_audit(const AuditEntry* audit);
 
   std::mutex mu_;  // guards db_: a sqlite3 connection must not be used by two threads at once
   SqliteDb db_;

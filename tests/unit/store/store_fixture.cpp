@@ -1,5 +1,7 @@
 #include "store_fixture.hpp"
 
+#include <sqlite3.h>
+
 #include <cstdlib>
 #include <pqxx/pqxx>
 
@@ -55,6 +57,25 @@ std::unique_ptr<Store> StoreFixture::open_store(unsigned pool_size) const {
   return make_sqlite_store((sqlite_dir_ / "data" / "cic.db").string());
 }
 
+std::string StoreFixture::store_dsn() const { return with_schema(admin_dsn_, schema_); }
+
+void StoreFixture::exec_raw(const std::string& sql) const {
+  if (is_postgres()) {
+    pqxx::connection conn(store_dsn());
+    pqxx::work tx(conn);
+    tx.exec(sql);
+    tx.commit();
+    return;
+  }
+  std::filesystem::create_directories(sqlite_dir_ / "data");
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open((sqlite_dir_ / "data" / "cic.db").c_str(), &db);
+  if (rc == SQLITE_OK) rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+  std::string error = rc == SQLITE_OK ? "" : sqlite3_errmsg(db);
+  sqlite3_close(db);
+  if (rc != SQLITE_OK) throw std::runtime_error("sqlite: " + error);
+}
+
 void StoreFixture::reopen() {
   store_.reset();
   store_ = open_store();
@@ -93,6 +114,22 @@ std::pair<Org, Environment> make_org_env(Store& store, const std::string& org_na
   Environment env = store.create_environment(
       Environment{.org_id = org.id, .name = "dev", .region = "eu-west-1", .models = {"llama-3-8b"}});
   return {org, env};
+}
+
+AuditEntry make_audit(const std::string& action, const std::string& target_id,
+                      const std::string& org_id) {
+  AuditEntry a;
+  a.actor = "operator";
+  a.action = action;
+  a.target_type = action.substr(0, action.find('.'));
+  a.target_id = target_id;
+  a.org_id = org_id;
+  a.request_id = "req_test";
+  return a;
+}
+
+std::vector<AuditEntry> all_audit(Store& store) {
+  return store.list_audit(AuditFilter{}, Page{.limit = 1000}).items;
 }
 
 void terminate_backends(const std::string& admin_dsn, const std::string& schema) {

@@ -28,6 +28,10 @@ class StoreFixture : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<Store> open_store(unsigned pool_size = 2) const;
   /// Closes store_ and opens it again on the same database.
   void reopen();
+  /// PostgreSQL: the DSN the stores of this test use (search_path and application_name = schema_).
+  std::string store_dsn() const;
+  /// Runs `sql` on the test's database directly, bypassing the store (sqlite3 / libpqxx).
+  void exec_raw(const std::string& sql) const;
 
   std::unique_ptr<Store> store_;
   std::string schema_;  // PostgreSQL: the test's schema; also its application_name
@@ -40,6 +44,12 @@ class StoreContract : public StoreFixture {
  protected:
   void SetUp() override;
 };
+
+/// An audit entry for `action` on `target_id` in `org_id`, actor "operator".
+AuditEntry make_audit(const std::string& action, const std::string& target_id = "",
+                      const std::string& org_id = "");
+/// Every audit entry (newest first), at most 1000.
+std::vector<AuditEntry> all_audit(Store& store);
 
 /// A usage record with every field set from `n`, for round-trip and bulk tests.
 UsageRecord make_usage(const std::string& request_id, std::int64_t created_at, int n = 0);
