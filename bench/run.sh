@@ -238,3 +238,10 @@ python3 "$ROOT/bench/summarize.py" \
   --rss-samples "$WORK/rss.txt" \
   --vm-hwm-kib "$VM_HWM" \
   --commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+
+# Micro-benchmarks of hot-path pieces (no network): what each adds to one request.
+echo
+echo "hot-path micro-benchmarks (single operations, timed one by one):"
+for micro in "$BUILD"/bin/cic-bench-*; do
+  [[ -x $micro ]] && "$micro"
+done

@@ -42,6 +42,13 @@ start_sim sim-llama-1 18101 llama-3.1-8b-instruct:chat
 start_sim sim-mistral-1 18102 mistral-7b-instruct:chat
 start_sim sim-embed-1 18103 bge-small-en-v1.5:embedding
 
+# The dev operator token: generated once into var/ (mode 0600) unless CIC_ADMIN_TOKEN is given.
+if [[ -z "${CIC_ADMIN_TOKEN:-}" ]]; then
+  [[ -s var/dev-admin-token ]] || (umask 077 && openssl rand -hex 24 >var/dev-admin-token)
+  CIC_ADMIN_TOKEN=$(cat var/dev-admin-token)
+  export CIC_ADMIN_TOKEN
+fi
+
 rm -f var/cic-control.ready
 "$BIN/cic-control" --config "$CONFIG" --ready-file var/cic-control.ready 2> >(tee var/log/cic-control.log >&2) &
 pids+=($!)
@@ -59,6 +66,8 @@ cic-control is running (logs: var/log/). Ctrl-C stops it and its nodes.
 
 CIC_BASE_URL=http://127.0.0.1:$HTTP_PORT/v1
 CIC_API_KEY=$API_KEY
+CIC_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT/admin/v1
+CIC_ADMIN_TOKEN=$CIC_ADMIN_TOKEN
 CIC_METRICS_URL=http://127.0.0.1:$ADMIN_PORT/metrics
 
 Try it:
@@ -66,6 +75,9 @@ curl -s http://127.0.0.1:$HTTP_PORT/v1/chat/completions -H "Authorization: Beare
 
 Streamed:
 curl -sN http://127.0.0.1:$HTTP_PORT/v1/chat/completions -H "Authorization: Bearer $API_KEY" -H "Content-Type: application/json" -d '{"model":"llama-3.1-8b-instruct","stream":true,"messages":[{"role":"user","content":"Say hello"}]}'
+
+Admin API (create an org, an environment and a key):
+curl -s http://127.0.0.1:$ADMIN_PORT/admin/v1/orgs -H "Authorization: Bearer $CIC_ADMIN_TOKEN" -H "Content-Type: application/json" -d '{"name":"acme","email":"ops@acme.example"}'
 
 MSG
 wait "${pids[-1]}"

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <thread>
 
+#include "cic/admin/admin_api.hpp"
 #include "cic/app/bootstrap.hpp"
 #include "cic/auth/key_cache.hpp"
 #include "cic/auth/key_hasher.hpp"
@@ -88,6 +89,38 @@ void write_ready_file(const std::string& path, std::uint16_t http_port, std::uin
 }
 
 }  // namespace
+
+/// Clears the key cache whenever another process changed what authentication depends on.
+class ChangeWatcher {
+ public:
+  ChangeWatcher(const config::Config& config, auth::KeyCache& cache) {
+    if (config.store.backend != config::StoreConfig::Backend::kPostgres) return;
+    thread_ = std::thread([this, dsn = config.store.postgres.dsn, &cache] {
+      std::unique_ptr<store::ChangeListener> listener;
+      while (!stopping_.load()) {
+        try {
+          if (!listener) listener = store::make_change_listener(dsn);
+          if (listener && listener->wait(std::chrono::milliseconds(250))) cache.clear();
+        } catch (const std::exception& e) {
+          // Changes may have been missed while disconnected: forget everything, then retry.
+          cache.clear();
+          listener.reset();
+          spdlog::warn("change listener: {}; retrying", e.what());
+          std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        }
+      }
+    });
+  }
+  ~ChangeWatcher() { stop(); }
+  void stop() {
+    stopping_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
 
 struct App::Impl {
   Impl(config::Config cfg, AppOptions opts) : config(std::move(cfg)), options(std::move(opts)) {}
@@ -163,8 +196,16 @@ int App::run() {
   }
   net::io_context& main_io = *contexts.front();
   net::thread_pool blocking(config.store.blocking_threads);
-  gateway::Gateway gateway(context_ptrs, gateway::GatewayDeps{config, clock, blocking, *store, hasher, key_cache,
-                                                              last_used, registry, router, usage, metrics});
+  admin::AdminApi admin_api(admin::AdminDeps{config, *store, hasher, clock, [&key_cache] { key_cache.clear(); }});
+  gateway::GatewayDeps gateway_deps{config, clock, blocking, *store, hasher, key_cache, last_used,
+                                    registry, router, usage, metrics, nullptr};
+  if (!config.admin.operator_token.empty()) {
+    gateway_deps.admin_api = [&admin_api](const HttpCall& call) { return admin_api.handle(call); };
+  }
+  gateway::Gateway gateway(context_ptrs, gateway_deps);
+  // Other replicas' admin changes (revocations, rotations, environment edits) reach this one's key
+  // cache through PostgreSQL NOTIFY, within a second; SQLite runs a single process.
+  ChangeWatcher change_watcher(config, key_cache);
   gateway.start();
 
   net::steady_timer last_used_timer(main_io);
@@ -201,6 +242,7 @@ int App::run() {
   main_io.run();
   for (auto& t : workers) t.join();
 
+  change_watcher.stop();
   impl_->flush_last_used(blocking, *store, last_used);
   blocking.join();
   usage.flush_and_stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));

@@ -34,6 +34,16 @@ KeyCache::Entry KeyCache::get(const std::string& hash) const {
   return {State::kValid, it->second.identity};
 }
 
+std::shared_ptr<const KeyIdentity> KeyCache::get_stale(const std::string& hash, std::chrono::milliseconds max_age) const {
+  Shard& shard = shard_for(hash);
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.slots.find(hash);
+  if (it == shard.slots.end() || !it->second.identity) return nullptr;
+  if (it->second.expires + max_age <= clock_.now()) return nullptr;
+  if (!constant_time_equal(it->second.identity->key_hash, hash)) return nullptr;
+  return it->second.identity;
+}
+
 void KeyCache::insert(const std::string& hash, Slot slot) {
   Shard& shard = shard_for(hash);
   std::lock_guard lock(shard.mutex);

@@ -18,7 +18,11 @@ std::shared_ptr<const KeyIdentity> blocking_resolve_key(store::Store& store, con
   identity->environment_id = env->id;
   identity->environment_name = env->name;
   identity->region = env->region;
+  identity->strict_residency = env->data_residency == "strict";
   identity->models = env->models;
+  identity->limits_json = env->limits_json;
+  identity->key_limits_json = key->limits_json;
+  identity->plan = org->plan;
   identity->expires_at = key->expires_at;
   return identity;
 }

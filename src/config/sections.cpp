@@ -100,6 +100,7 @@ void parse_auth(MapReader& root, AuthConfig& out) {
   }
   m.read_ms("cache_ttl_ms", out.cache_ttl, 1, kDayMs);
   m.read_ms("negative_cache_ttl_ms", out.negative_cache_ttl, 1, kDayMs);
+  m.read_ms("stale_if_error_ms", out.stale_if_error, 0, 7 * kDayMs);
   m.read_ms("last_used_flush_interval_ms", out.last_used_flush_interval, 100, kDayMs);
 }
 

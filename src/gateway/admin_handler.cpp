@@ -16,11 +16,34 @@ Response json_response(int status, std::string body) {
 
 }  // namespace
 
-AdminHandler::AdminHandler(telemetry::Metrics& metrics, std::function<bool()> ready)
-    : metrics_(metrics), ready_(std::move(ready)) {}
+AdminHandler::AdminHandler(telemetry::Metrics& metrics, std::function<bool()> ready, net::thread_pool& blocking,
+                           std::function<HttpReply(const HttpCall&)> admin_api)
+    : metrics_(metrics), ready_(std::move(ready)), blocking_(blocking), admin_api_(std::move(admin_api)) {}
+
+net::awaitable<void> AdminHandler::admin_api(Request& request, ClientChannel& channel) {
+  HttpCall call{std::string(request.method_string()), std::string(request.target()),
+                std::string(request[http::field::authorization]), std::move(request.body()), new_request_id()};
+  // Every admin call reads or writes the store: it runs on the blocking pool, never on the loop.
+  HttpReply reply;
+  try {
+    reply = co_await run_blocking(blocking_, [this, &call] { return admin_api_(call); });
+  } catch (const std::exception& e) {
+    reply = HttpReply{500, ApiError::internal(e.what()).to_json()};
+  }
+  Response response{static_cast<http::status>(reply.status), 11};
+  response.set(http::field::content_type, "application/json");
+  response.set("x-request-id", call.request_id);
+  if (reply.status == 503) response.set(http::field::retry_after, "1");
+  response.body() = std::move(reply.body);
+  co_await channel.send(response);
+}
 
 net::awaitable<void> AdminHandler::handle(Request& request, ClientChannel& channel) {
   std::string_view path = request.target().substr(0, request.target().find('?'));
+  if (admin_api_ && (path == "/admin/v1" || path.starts_with("/admin/v1/"))) {
+    co_await admin_api(request, channel);
+    co_return;
+  }
   Response response;
   if (request.method() != http::verb::get && request.method() != http::verb::head) {
     response = json_response(405, ApiError::method_not_allowed(std::string(request.method_string())).to_json());

@@ -173,6 +173,7 @@ net::awaitable<std::variant<ApiHandler::Identity, ApiError>> ApiHandler::authent
   std::string hash = deps_.hasher.hash(token);
   auto cached = deps_.key_cache.get(hash);
   Identity identity = cached.identity;
+  bool cached_from_stale = false;
   if (cached.state == auth::KeyCache::State::kMiss) {
     std::int64_t now_ms = deps_.clock.unix_millis();
     try {
@@ -180,15 +181,24 @@ net::awaitable<std::variant<ApiHandler::Identity, ApiError>> ApiHandler::authent
         return auth::blocking_resolve_key(deps_.store, hash, now_ms);
       });
     } catch (const std::exception& e) {
-      spdlog::error("key lookup failed: {}", e.what());
-      ApiError error{503, "server_error", "auth_unavailable", "", "Authentication is temporarily unavailable. Please retry."};
-      error.retry_after_s = 1;
-      co_return error;
+      // The store is down: a key we knew to be valid keeps working (stale-if-error); anything
+      // else cannot be checked now.
+      identity = deps_.key_cache.get_stale(hash, deps_.config.auth.stale_if_error);
+      if (!identity) {
+        spdlog::error("key lookup failed: {}", e.what());
+        ApiError error{503, "server_error", "auth_unavailable", "", "Authentication is temporarily unavailable. Please retry."};
+        error.retry_after_s = 1;
+        co_return error;
+      }
+      spdlog::debug("key lookup failed ({}); serving key {} from the cache past its TTL", e.what(), identity->key_id);
+      cached_from_stale = true;  // left as it is: the next request asks the store again
     }
-    if (identity) {
-      deps_.key_cache.put_valid(identity);
-    } else {
-      deps_.key_cache.put_invalid(hash);
+    if (!cached_from_stale) {
+      if (identity) {
+        deps_.key_cache.put_valid(identity);
+      } else {
+        deps_.key_cache.put_invalid(hash);
+      }
     }
   }
   if (!identity) co_return ApiError::invalid_api_key();

@@ -63,7 +63,7 @@ struct ApiHandler::Attempt {
 
 net::awaitable<void> ApiHandler::forward(const OpenAiRequest& request, const auth::KeyIdentity& identity,
                                          ClientChannel& channel, RequestState& state) {
-  router::RouteRequest route{request.model, identity.region, false, {}, {request.user}};
+  router::RouteRequest route{request.model, identity.region, identity.strict_residency, {}, {request.user}};
   std::optional<ApiError> last_error;
   for (unsigned attempt = 0; attempt < std::max(1u, deps_.config.upstream.max_attempts); ++attempt) {
     auto decision = deps_.router.route(route);

@@ -57,7 +57,7 @@ struct Gateway::Impl {
         upstream(deps.config.upstream.max_idle_connections_per_node),
         api(ApiDeps{deps.config, deps.clock, deps.blocking, deps.store, deps.hasher, deps.key_cache, deps.last_used,
                     deps.router, upstream, deps.usage, deps.metrics, [this] { return ready(); }}),
-        admin(deps.metrics, [this] { return ready(); }),
+        admin(deps.metrics, [this] { return ready(); }, deps.blocking, deps.admin_api),
         grace_timer(*this->ios.front()) {}
 
   bool ready() const { return started.load() && !draining.load(); }

@@ -26,6 +26,9 @@ class KeyCache {
            std::size_t max_entries = 100'000);
 
   Entry get(const std::string& hash) const;
+  /// A valid entry whose TTL has passed but is younger than `max_age` past it: what the hot path
+  /// falls back to when the store cannot answer, so known keys keep working through an outage.
+  std::shared_ptr<const KeyIdentity> get_stale(const std::string& hash, std::chrono::milliseconds max_age) const;
   void put_valid(std::shared_ptr<const KeyIdentity> identity);
   void put_invalid(const std::string& hash);
   void invalidate(const std::string& hash);

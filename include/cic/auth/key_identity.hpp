@@ -15,7 +15,11 @@ struct KeyIdentity {
   std::string environment_id;
   std::string environment_name;
   std::string region;
+  bool strict_residency = false;    // the environment's data must not leave `region`
   std::vector<std::string> models;  // enabled for the environment
+  std::string limits_json = "{}";   // the environment's limits (enforced by the limits module)
+  std::string key_limits_json = "{}";
+  std::string plan;
   std::optional<std::int64_t> expires_at;  // unix ms
 
   bool model_enabled(const std::string& model) const;

@@ -86,6 +86,8 @@ struct AuthConfig {
   std::string key_hash_secret;  // HMAC-SHA256 key for stored key hashes; >= 32 chars
   milliseconds cache_ttl{30'000};
   milliseconds negative_cache_ttl{5'000};
+  /// When the store cannot answer, a key cached as valid keeps working this long past its TTL.
+  milliseconds stale_if_error{3'600'000};
   milliseconds last_used_flush_interval{10'000};
 };
 

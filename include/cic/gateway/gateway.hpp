@@ -9,6 +9,7 @@
 #include "cic/auth/last_used_tracker.hpp"
 #include "cic/billing/usage_sink.hpp"
 #include "cic/common/clock.hpp"
+#include "cic/common/http_call.hpp"
 #include "cic/config/config.hpp"
 #include "cic/registry/node_registry.hpp"
 #include "cic/router/router.hpp"
@@ -35,12 +36,14 @@ struct GatewayDeps {
   const router::Router& router;
   billing::UsageSink& usage;
   telemetry::Metrics& metrics;
+  /// The admin REST API (/admin/v1/ on the admin listener), run on `blocking`; empty = none.
+  std::function<HttpReply(const HttpCall&)> admin_api;
 };
 
 /// The client API listener (HTTP or HTTPS) and the admin listener (metrics, health). Runs on the
-/// caller's io_contexts, each of which must be run by exactly one thread: every connection lives
-/// on the context that accepted it (one client API acceptor per context, SO_REUSEPORT), so
-/// connection state needs no locks or strands. Start, then run the contexts; shut down from any
+/// caller's io_contexts, each of which must be run by exactly one thread: accepted connections are
+/// dealt round-robin to the contexts and stay there, so connection state needs no locks or
+/// strands. Start, then run the contexts; shut down from any
 /// thread.
 class Gateway {
  public:
