@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cctype>
+
 #include "cic/auth/api_key.hpp"
 #include "handlers.hpp"
 
@@ -77,10 +79,12 @@ class Authenticator {
 
   Actor authenticate(const std::string& header) const {
     if (header.empty()) fail(unauthorized("An admin credential is required: 'Authorization: Bearer <token>'."));
-    if (header.size() < 8 || (header.compare(0, 7, "Bearer ") != 0 && header.compare(0, 7, "bearer ") != 0)) {
-      fail(unauthorized("The Authorization header must be 'Bearer <token>'."));
-    }
+    std::string scheme = header.substr(0, 7);
+    for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (header.size() < 8 || scheme != "bearer ") fail(unauthorized("The Authorization header must be 'Bearer <token>'."));
     std::string token = header.substr(7);
+    while (!token.empty() && token.front() == ' ') token.erase(0, 1);
+    while (!token.empty() && token.back() == ' ') token.pop_back();
     std::string hash = deps_.hasher.hash(token);
     Actor actor;
     if (token.starts_with("sk_admin_")) {

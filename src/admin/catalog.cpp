@@ -13,7 +13,7 @@ std::int64_t read_time_ms(const Call& call, const char* name) {
   if (text.empty()) return 0;
   std::int64_t seconds = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-  if (ec != std::errc{} || ptr != text.data() + text.size() || seconds < 0) {
+  if (ec != std::errc{} || ptr != text.data() + text.size() || seconds < 0 || seconds > 100'000'000'000LL) {
     fail(ApiError::invalid_request(name, std::string("'") + name + "' must be a Unix time in seconds.", "invalid_value"));
   }
   return seconds * 1000;

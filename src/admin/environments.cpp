@@ -68,7 +68,7 @@ HttpReply environments_collection(Context& ctx, Call& call, const store::Org& or
   if (env.name != "dev" && env.name != "staging" && env.name != "prod") {
     fail(ApiError::invalid_request("name", "'name' must be one of dev, staging, prod.", "invalid_value"));
   }
-  if (!body.contains("region")) {
+  if (!body.contains("region") || body["region"].is_null()) {
     fail(ApiError::invalid_request("region", "Missing required parameter: 'region'.", "missing_required_parameter"));
   }
   for (const auto& model : ctx.config().models) env.models.push_back(model.id);  // default: the whole catalog
@@ -127,15 +127,18 @@ std::string checked_limits(Context& ctx, const Call& call, const json& limits, c
     else if (key == "tpm") max = p ? p->max_limits.tpm : 0;
     else if (key == "concurrency") max = p ? p->max_limits.concurrency : 0;
     else fail(ApiError::invalid_request("limits." + key, "Unknown limit '" + key + "'.", "unknown_field"));
-    if (!value.is_number_integer() || (!value.is_number_unsigned() && value.get<std::int64_t>() < 0)) {
+    if (!value.is_number_integer() || (!value.is_number_unsigned() && value.get<std::int64_t>() < 0) ||
+        (value.is_number_unsigned() && value.get<std::uint64_t>() > 1'000'000'000'000ULL)) {
       fail(ApiError::invalid_request("limits." + key, "'limits." + key + "' must be a non-negative integer (0 = unlimited).", "invalid_value"));
     }
     std::int64_t v = value.get<std::int64_t>();
     // The operator may grant anything; an org admin stays within the plan (0 means unlimited,
     // which is above any finite maximum).
     if (!call.actor.is_operator && max > 0 && (v == 0 || v > max)) {
-      fail(ApiError::permission_denied("'limits." + key + "' may be at most " + std::to_string(max) + " on the '" + plan + "' plan.",
-                                       "limit_above_plan"));
+      ApiError error = ApiError::permission_denied(
+          "'limits." + key + "' may be at most " + std::to_string(max) + " on the '" + plan + "' plan.", "limit_above_plan");
+      error.param = "limits." + key;
+      fail(error);
     }
     stored[key] = v;
   }

@@ -52,19 +52,22 @@ void KeyCache::insert(const std::string& hash, Slot slot) {
     existing->second = std::move(slot);
     return;
   }
-  if (size_.load(std::memory_order_relaxed) >= max_entries_) {
-    // Bounded memory under a flood of random keys: drop this shard's expired entries, then any.
+  // Reserve the slot first, so that inserts racing in different shards cannot together pass the
+  // bound; an insert over budget makes room in its own shard (expired entries, then any).
+  if (size_.fetch_add(1, std::memory_order_relaxed) >= max_entries_) {
     auto now = clock_.now();
     std::size_t erased = std::erase_if(shard.slots, [&](const auto& kv) { return kv.second.expires <= now; });
     size_.fetch_sub(erased, std::memory_order_relaxed);
-    if (size_.load(std::memory_order_relaxed) >= max_entries_) {
-      if (shard.slots.empty()) return;  // the other shards hold the budget; skip caching this one
+    if (size_.load(std::memory_order_relaxed) > max_entries_) {
+      if (shard.slots.empty()) {
+        size_.fetch_sub(1, std::memory_order_relaxed);  // the other shards hold the budget
+        return;
+      }
       shard.slots.erase(shard.slots.begin());
       size_.fetch_sub(1, std::memory_order_relaxed);
     }
   }
   shard.slots.emplace(hash, std::move(slot));
-  size_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void KeyCache::put_valid(std::shared_ptr<const KeyIdentity> identity) {

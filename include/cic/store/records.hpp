@@ -66,7 +66,7 @@ struct AuditEntry {
   std::string id;           // "aud_..." (assigned when empty; time-ordered)
   std::int64_t at = 0;      // unix ms
   std::string actor;        // "operator" or "admin_key:<id>"
-  std::string action;       // e.g. "org.create", "key.rotate"
+  std::string action;       // e.g. "org.create", "api_key.rotate"
   std::string target_type;  // org | environment | api_key | admin_key
   std::string target_id;
   std::string org_id;       // the org the target belongs to ("" for none)
