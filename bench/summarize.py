@@ -15,6 +15,7 @@ SCENARIOS = [
     ("open", "open loop"),
     ("closed", "closed loop"),
     ("stream", "streams"),
+    ("paced", "paced streams"),
 ]
 TARGETS = ["direct", "nginx", "gateway"]
 
@@ -71,8 +72,8 @@ def build_rows(results):
                 str(q["sent"]), str(q["ok"]), str(q["non_2xx"]), str(q["errors"] + q["unfinished"]),
                 f"{r['achieved_rps']:.0f}",
                 ms(lat["p50"]), ms(lat["p90"]), ms(lat["p99"]), ms(lat["p999"]),
-                ms(ttfc.get("p50")) if scenario == "stream" else "",
-                ms(ttfc.get("p99")) if scenario == "stream" else "",
+                ms(ttfc.get("p50")) if scenario in ("stream", "paced") else "",
+                ms(ttfc.get("p99")) if scenario in ("stream", "paced") else "",
                 compare(scenario, r, by_target.get("direct")) if target != "direct" else "",
                 compare(scenario, r, by_target.get("nginx")) if target == "gateway" else "",
             ])
