@@ -1,3 +1,5 @@
+#include <cmath>
+
 #include "address.hpp"
 #include "sections.hpp"
 
@@ -16,6 +18,14 @@ void read_id(MapReader& item, std::string_view key, std::string& out) {
     item.issue(key, "must start with a letter or digit and contain only letters, digits, '.', "
                     "'_' and '-' (it appears in URLs and metric labels), got " + quote(out));
   }
+}
+
+// A price in USD per 1M tokens, kept as integer micro-dollars (money is never floating point
+// after this point).
+void read_usd_per_million(MapReader& m, std::string_view key, std::int64_t& out) {
+  double usd = -1;
+  m.read_double(key, usd, 0, 1'000'000);
+  if (usd >= 0) out = static_cast<std::int64_t>(std::llround(usd * 1'000'000.0));
 }
 
 }  // namespace
@@ -43,6 +53,20 @@ void parse_models(MapReader& root, std::vector<ModelConfig>& out) {
                     {"embedding", ModelConfig::Kind::kEmbedding}});
     item.read_int("context_length", model.context_length, 1, kMaxContextTokens, "tokens");
     item.read_int("default_max_tokens", model.default_max_tokens, 1, kMaxContextTokens, "tokens");
+    {
+      MapReader price = item.child("price");
+      read_usd_per_million(price, "input_per_million_usd", model.input_micros_per_million);
+      read_usd_per_million(price, "output_per_million_usd", model.output_micros_per_million);
+      read_usd_per_million(price, "cached_input_per_million_usd", model.cached_input_micros_per_million);
+      bool any = model.input_micros_per_million >= 0 || model.output_micros_per_million >= 0 ||
+                 model.cached_input_micros_per_million >= 0;
+      if (any && !model.priced()) {
+        item.issue("price", "needs both input_per_million_usd and output_per_million_usd");
+      }
+      if (model.priced() && model.cached_input_micros_per_million < 0) {
+        model.cached_input_micros_per_million = model.input_micros_per_million;
+      }
+    }
     if (model.default_max_tokens > model.context_length) {
       item.issue("default_max_tokens",
                  "must not exceed context_length (" + std::to_string(model.context_length) +

@@ -93,6 +93,7 @@ Config parse_config(const std::string& yaml_text, const std::string& file_name, 
     detail::parse_models(root, config.models);
     detail::parse_nodes(root, config.nodes);
     detail::parse_plans(root, config.plans);
+    detail::parse_limits(root, config.limits);
     detail::parse_bootstrap(root, config.bootstrap);
     detail::parse_logging(root, config.logging);
   }

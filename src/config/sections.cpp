@@ -139,6 +139,23 @@ void parse_bootstrap(MapReader& root, BootstrapConfig& out) {
   }
 }
 
+void parse_limits(MapReader& root, LimitsConfig& out) {
+  MapReader m = root.child("limits");
+  m.read_enum("backend", out.backend,
+              {{"local", LimitsConfig::Backend::kLocal}, {"redis", LimitsConfig::Backend::kRedis}});
+  {
+    MapReader redis = m.child("redis");
+    redis.read_string("url", out.redis_url);
+    redis.read_ms("timeout_ms", out.redis_timeout, 1, 10'000);
+    redis.read_ms("breaker_cooldown_ms", out.breaker_cooldown, 10, 600'000);
+    if (out.backend == LimitsConfig::Backend::kRedis && !out.redis_url.starts_with("redis://")) {
+      redis.issue("url", "is required when limits.backend is redis, as redis://host:port");
+    }
+  }
+  m.read_int("replicas", out.replicas, 1, 1000, "replicas");
+  m.read_bool("fail_closed", out.fail_closed);
+}
+
 void parse_logging(MapReader& root, LoggingConfig& out) {
   MapReader m = root.child("logging");
   m.read_enum("level", out.level,

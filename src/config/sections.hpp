@@ -16,6 +16,7 @@ void parse_auth(MapReader& root, AuthConfig& out);
 void parse_upstream(MapReader& root, UpstreamConfig& out);
 void parse_bootstrap(MapReader& root, BootstrapConfig& out);
 void parse_logging(MapReader& root, LoggingConfig& out);
+void parse_limits(MapReader& root, LimitsConfig& out);
 
 // Catalog parsers (catalog.cpp): the lists of regions, models and nodes.
 void parse_regions(MapReader& root, std::vector<RegionConfig>& out);

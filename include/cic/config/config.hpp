@@ -117,6 +117,23 @@ struct ModelConfig {
   Kind kind = Kind::kChat;
   std::int64_t context_length = 8192;
   std::int64_t default_max_tokens = 256;  // used for budgeting when a request sets none
+  /// Prices in micro-dollars per 1M tokens; a model without `price` is unpriced (< 0) and cannot
+  /// pass a spend cap.
+  std::int64_t input_micros_per_million = -1;
+  std::int64_t output_micros_per_million = -1;
+  std::int64_t cached_input_micros_per_million = -1;
+  bool priced() const { return input_micros_per_million >= 0 && output_micros_per_million >= 0; }
+};
+
+/// `limits:` — where rate limits, quotas and spend caps are counted.
+struct LimitsConfig {
+  enum class Backend { kLocal, kRedis };
+  Backend backend = Backend::kLocal;
+  std::string redis_url;              // redis://host:port (backend redis)
+  milliseconds redis_timeout{25};     // the most a request waits on Redis
+  milliseconds breaker_cooldown{1000};// after a failure, how long to stay on local shares before probing
+  unsigned replicas = 1;              // replicas sharing Redis: local fallback shares = limit / replicas
+  bool fail_closed = false;           // with Redis unavailable: refuse (true) or fall back (false)
 };
 
 /// `nodes:` entry — statically configured model nodes (vLLM or cic-node-sim).
@@ -161,6 +178,7 @@ struct Config {
   std::vector<ModelConfig> models;
   std::vector<NodeConfig> nodes;
   std::vector<PlanConfig> plans;
+  LimitsConfig limits;
   BootstrapConfig bootstrap;
   LoggingConfig logging;
 

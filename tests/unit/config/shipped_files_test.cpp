@@ -12,6 +12,8 @@ TEST_F(ShippedFilesTest, ExampleLoadsWithSecretsFromTheEnvironment) {
   fake_vars()["CIC_POSTGRES_DSN"] = "postgresql://cic@db.internal:5432/cic";
   fake_vars()["CIC_ADMIN_TOKEN"] = "operator-token-0123456789abcdef";
   const Config config = load_config(source_dir() + "/config/cic.example.yaml", fake_env);
+  EXPECT_EQ(config.limits.backend, LimitsConfig::Backend::kRedis);
+  EXPECT_EQ(config.find_model("llama-3.1-8b-instruct")->output_micros_per_million, 300'000);
 
   EXPECT_EQ(config.server.listen.host, "0.0.0.0");
   EXPECT_EQ(config.server.listen.port, 8080);
@@ -53,6 +55,30 @@ TEST_F(ShippedFilesTest, ExampleWithoutItsVariablesNamesThem) {
     EXPECT_TRUE(has_issue(e.issues(), "store.postgres.dsn", "CIC_POSTGRES_DSN"));
     EXPECT_TRUE(has_issue(e.issues(), "auth.key_hash_secret", "CIC_KEY_HASH_SECRET"));
     EXPECT_TRUE(has_issue(e.issues(), "admin.operator_token", "CIC_ADMIN_TOKEN"));
+  }
+}
+
+TEST_F(ShippedFilesTest, PricesAndLimitsSection) {
+  const Config config = parse_config(
+      minimal_yaml() + "models:\n  - {id: m, price: {input_per_million_usd: 0.10, output_per_million_usd: 0.3}}\n"
+                       "  - {id: free}\nlimits: {backend: redis, redis: {url: \"redis://127.0.0.1:6379\", timeout_ms: 20}, replicas: 3}\n",
+      "inline.yaml", fake_env);
+  const ModelConfig* m = config.find_model("m");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->input_micros_per_million, 100'000);
+  EXPECT_EQ(m->output_micros_per_million, 300'000);
+  EXPECT_EQ(m->cached_input_micros_per_million, 100'000);
+  EXPECT_FALSE(config.find_model("free")->priced());
+  EXPECT_EQ(config.limits.backend, LimitsConfig::Backend::kRedis);
+  EXPECT_EQ(config.limits.redis_timeout, std::chrono::milliseconds(20));
+  EXPECT_EQ(config.limits.replicas, 3u);
+  try {
+    parse_config(minimal_yaml() + "models:\n  - {id: m, price: {input_per_million_usd: 1}}\nlimits: {backend: redis}\n",
+                 "inline.yaml", fake_env);
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_TRUE(has_issue(e.issues(), "models[0].price", "both"));
+    EXPECT_TRUE(has_issue(e.issues(), "limits.redis.url", "redis://"));
   }
 }
 
