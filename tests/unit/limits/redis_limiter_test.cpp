@@ -1,0 +1,201 @@
+// RedisLimiter against a real Redis: the shared server for exactness across replicas and parity
+// with LocalLimiter; private servers (redis_limiter_outage_test.cpp) for freezes and kills.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <latch>
+#include <mutex>
+#include <thread>
+
+#include "cic/cache/redis_client.hpp"
+#include "cic/limits/local_limiter.hpp"
+#include "cic/limits/redis_limiter.hpp"
+#include "cic/limits/windows.hpp"
+#include "fakes/fake_clock.hpp"
+#include "unit/cache/redis_test_server.hpp"
+#include "unit/limits/redis_limiter_test_util.hpp"
+
+namespace cic::limits {
+namespace {
+
+using namespace std::chrono_literals;
+using cic::testing::call;
+
+class RedisLimiterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!cic::testing::shared_redis_url()) GTEST_SKIP() << "CIC_TEST_REDIS_URL is not set (make test starts Redis)";
+    client_ = std::make_unique<cache::RedisClient>(cache::RedisClientOptions{*cic::testing::shared_redis_url()});
+    start_of_minute(clock_);
+    prefix_ = unique_prefix();
+  }
+
+  RedisLimiterOptions options() {
+    RedisLimiterOptions o;
+    o.key_prefix = prefix_;
+    o.redis_timeout = 2s;  // exactness tests: no fallback on a busy CI machine
+    o.replicas = 2;
+    return o;
+  }
+
+  std::int64_t counter(const std::string& name) {
+    cache::Reply r = call(*client_, {"GET", prefix_ + name});
+    return r.kind == cache::Reply::Kind::kString ? std::stoll(r.text) : 0;
+  }
+
+  cic::testing::FakeClock clock_;
+  std::unique_ptr<cache::RedisClient> client_;
+  std::string prefix_;
+};
+
+TEST_F(RedisLimiterTest, TwoReplicasAdmitExactlyTheRpmLimitPerWindowUnderConcurrency) {
+  RedisLimiter a(clock_, *client_, options());
+  RedisLimiter b(clock_, *client_, options());
+  constexpr std::int64_t kRpm = 37;
+  constexpr int kRequests = 256, kWindows = 20;
+  AdmissionRequest req = request("key1", "env1", "org1");
+  req.key.rpm = kRpm;
+  req.tokens = 10;
+
+  for (int w = 0; w < kWindows; ++w) {
+    std::atomic<int> admitted{0}, degraded{0};
+    std::latch done(kRequests);
+    std::mutex mutex;
+    std::vector<std::pair<Limiter*, std::string>> reservations;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = t; i < kRequests; i += 4) {
+          Limiter* l = i % 2 == 0 ? static_cast<Limiter*>(&a) : &b;
+          l->admit(req, [&, l](Admission adm) {
+            if (adm.degraded) ++degraded;
+            if (adm.admitted) {
+              ++admitted;
+              std::lock_guard lock(mutex);
+              reservations.emplace_back(l, adm.reservation);
+            } else {
+              EXPECT_EQ(adm.denial, Denial::kRate);
+              EXPECT_EQ(adm.limit_name, "rpm");
+            }
+            done.count_down();
+          });
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    done.wait();
+    ASSERT_EQ(degraded.load(), 0);
+    ASSERT_EQ(admitted.load(), kRpm) << "window " << w;
+    for (auto& [l, r] : reservations) l->settle(r, Usage{5, 0});
+    clock_.advance(60s);
+  }
+}
+
+TEST_F(RedisLimiterTest, SpendCapHoldsUnderSimultaneousRequestsAndSettledSpendIsExact) {
+  RedisLimiter a(clock_, *client_, options());
+  RedisLimiter b(clock_, *client_, options());
+  AdmissionRequest req = request("key1", "env1", "org1");
+  req.environment.monthly_spend_micros = 20'000;
+  req.org.monthly_spend_micros = 1'000'000;
+  req.tokens = 100;
+  req.cost_micros = 1'000;
+
+  auto results = admit_concurrently({&a, &b}, req, 64);
+  std::vector<std::pair<Limiter*, Admission>> admitted;
+  for (auto& [l, adm] : results) {
+    EXPECT_FALSE(adm.degraded);
+    if (adm.admitted) {
+      admitted.emplace_back(l, adm);
+    } else {
+      EXPECT_EQ(adm.denial, Denial::kSpend);
+      EXPECT_EQ(adm.scope, "environment");
+      EXPECT_GT(adm.retry_after, 0ms);
+    }
+  }
+  ASSERT_EQ(admitted.size(), 20u);
+  const std::string month = std::to_string(month_window(clock_.unix_millis()));
+  EXPECT_EQ(counter("e:env1:spend:" + month), 20'000);
+
+  for (auto& [l, adm] : admitted) l->settle(adm.reservation, Usage{70, 700});
+  for (auto& [l, adm] : admitted) l->settle(adm.reservation, Usage{70, 700});  // repeated: no-op
+  ASSERT_TRUE(cic::testing::eventually([&] { return counter("e:env1:spend:" + month) == 14'000; }));
+  EXPECT_EQ(counter("o:org1:spend:" + month), 14'000);
+  EXPECT_EQ(counter("e:env1:tok:" + month), 20 * 70);
+
+  // 6000 remain: six more fit, whichever replica asks.
+  auto more = admit_concurrently({&a, &b}, req, 64);
+  int second = 0;
+  for (auto& [l, adm] : more) second += adm.admitted ? 1 : 0;
+  EXPECT_EQ(second, 6);
+  EXPECT_EQ(counter("e:env1:spend:" + month), 20'000);
+}
+
+TEST_F(RedisLimiterTest, ConcurrencyIsHeldUntilSettledAndSettleIsIdempotent) {
+  RedisLimiter a(clock_, *client_, options());
+  RedisLimiter b(clock_, *client_, options());
+  AdmissionRequest req = request("key1", "env1", "org1");
+  req.key.concurrency = 2;
+  Admission first = admit_sync(a, req);
+  Admission second = admit_sync(b, req);
+  ASSERT_TRUE(first.admitted && second.admitted);
+  Admission third = admit_sync(a, req);
+  EXPECT_FALSE(third.admitted);
+  EXPECT_EQ(third.denial, Denial::kConcurrency);
+  EXPECT_EQ(third.retry_after, 1s);
+  a.settle(first.reservation, Usage{});
+  a.settle(first.reservation, Usage{});
+  b.settle("r:unknown", Usage{});
+  ASSERT_TRUE(cic::testing::eventually([&] { return admit_sync(b, req).admitted; }));
+  EXPECT_FALSE(admit_sync(a, req).admitted);
+}
+
+// Same sequence through LocalLimiter and RedisLimiter (one replica): same answers, field by field.
+TEST_F(RedisLimiterTest, AnswersLikeTheLocalLimiter) {
+  RedisLimiterOptions o = options();
+  o.replicas = 1;
+  RedisLimiter redis(clock_, *client_, o);
+  LocalLimiter local(clock_);
+
+  AdmissionRequest base = request("k", "e", "o");
+  base.key = {5, 1'000, 3, 0, 0};
+  base.environment = {8, 1'500, 0, 3'000, 50'000};
+  base.org.monthly_spend_micros = 60'000;
+  std::vector<std::pair<std::string, std::string>> held;  // redis, local
+  for (int step = 0; step < 40; ++step) {
+    AdmissionRequest req = base;
+    req.tokens = 50 + (step * 37) % 400;
+    req.cost_micros = req.tokens * 10;
+    req.priced = step % 13 != 7;
+    if (step % 11 == 5) req.key.concurrency = 1;
+    Admission r = admit_sync(redis, req);
+    Admission l = local.admit_now(req);
+    SCOPED_TRACE("step " + std::to_string(step));
+    ASSERT_EQ(r.admitted, l.admitted);
+    EXPECT_EQ(r.denial, l.denial);
+    EXPECT_EQ(r.scope, l.scope);
+    EXPECT_EQ(r.limit_name, l.limit_name);
+    EXPECT_EQ(r.limit_value, l.limit_value);
+    EXPECT_EQ(r.retry_after, l.retry_after);
+    EXPECT_EQ(r.headers.present, l.headers.present);
+    EXPECT_EQ(r.headers.limit_requests, l.headers.limit_requests);
+    EXPECT_EQ(r.headers.remaining_requests, l.headers.remaining_requests);
+    EXPECT_EQ(r.headers.limit_tokens, l.headers.limit_tokens);
+    EXPECT_EQ(r.headers.remaining_tokens, l.headers.remaining_tokens);
+    EXPECT_EQ(r.headers.reset_requests, l.headers.reset_requests);
+    if (r.admitted) held.emplace_back(r.reservation, l.reservation);
+    if (held.size() >= 2 || step % 4 == 3) {
+      for (auto& [rr, lr] : held) {
+        redis.settle(rr, Usage{30, 300});
+        local.settle(lr, Usage{30, 300});
+      }
+      held.clear();
+      // One connection, in order: once this PING is answered, the settles before it are applied.
+      ASSERT_EQ(call(*client_, {"PING"}).text, "PONG");
+    }
+    clock_.advance(step % 10 == 9 ? 60s : 100ms);
+  }
+}
+
+}  // namespace
+}  // namespace cic::limits
