@@ -57,6 +57,9 @@ HttpReply keys_collection(Context& ctx, Call& call, const store::Org& org, const
   check_name(key.name);
   if (auto it = body.find("limits"); it != body.end() && !it->is_null()) key.limits_json = checked_limits(ctx, call, *it, org.plan);
   std::int64_t expires_at_s = 0, expires_in_s = 0;
+  if (body.contains("expires_at") && !body["expires_at"].is_null() && body.contains("expires_in") && !body["expires_in"].is_null()) {
+    fail(ApiError::invalid_request("expires_in", "Give either 'expires_at' or 'expires_in', not both.", "invalid_value"));
+  }
   if (read_nonnegative(body, "expires_at", expires_at_s)) {
     if (expires_at_s > call.now_ms / 1000 + kMaxLifetimeSeconds) {
       fail(ApiError::invalid_request("expires_at", "'expires_at' may be at most 10 years ahead.", "invalid_value"));
@@ -98,6 +101,10 @@ HttpReply key_rotate(Context& ctx, Call& call, const store::Org& org, const stor
                      const std::string& key_id) {
   if (call.http.method != "POST") method_not_allowed(call);
   store::ApiKey old = visible_key(ctx, env, key_id);
+  if (!old.replaced_by.empty()) {
+    fail(ApiError{409, "invalid_request_error", "key_already_rotated", "",
+                  "This key was already rotated (replaced by " + old.replaced_by + "); rotate the replacement instead."});
+  }
   if (old.expires_at && *old.expires_at <= call.now_ms) {
     fail(ApiError{409, "invalid_request_error", "key_expired", "", "An expired key cannot be rotated; create a new one."});
   }
@@ -122,7 +129,9 @@ HttpReply key_rotate(Context& ctx, Call& call, const store::Org& org, const stor
   std::int64_t old_expires_at = call.now_ms + grace * 1000;
   if (old.expires_at) old_expires_at = std::min(old_expires_at, *old.expires_at);
   auto saved = ctx.store().rotate_api_key(old.id, replacement, old_expires_at, &audit);
-  if (!saved) fail(ApiError{409, "invalid_request_error", "key_revoked", "", "A revoked key cannot be rotated."});
+  if (!saved) {
+    fail(ApiError{409, "invalid_request_error", "key_not_rotatable", "", "A revoked or already rotated key cannot be rotated."});
+  }
   ctx.deps.on_auth_change();
   json answer = api_key_view(*saved, call.now_ms);
   answer["key"] = secret;

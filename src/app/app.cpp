@@ -24,6 +24,9 @@
 #include "cic/auth/last_used_tracker.hpp"
 #include "cic/billing/usage_writer.hpp"
 #include "cic/gateway/gateway.hpp"
+#include "cic/cache/redis_client.hpp"
+#include "cic/limits/local_limiter.hpp"
+#include "cic/limits/redis_limiter.hpp"
 #include "cic/registry/node_registry.hpp"
 #include "cic/router/router.hpp"
 #include "cic/scheduler/strategy.hpp"
@@ -65,6 +68,41 @@ std::vector<registry::Node> nodes_from_config(const config::Config& config) {
     nodes.push_back(std::move(node));
   }
   return nodes;
+}
+
+/// The Redis limiter together with the client it talks through (declared first: destroyed last).
+class SharedLimiter final : public limits::Limiter {
+ public:
+  SharedLimiter(const config::LimitsConfig& cfg, const Clock& clock, prometheus::Counter& fallbacks)
+      : client_(cache::RedisClientOptions{cfg.redis_url}),
+        limiter_(clock, client_, options(cfg, fallbacks)) {}
+  void admit(const limits::AdmissionRequest& request, std::function<void(limits::Admission)> done) override {
+    limiter_.admit(request, std::move(done));
+  }
+  void settle(const std::string& reservation, const limits::Usage& actual) override { limiter_.settle(reservation, actual); }
+
+ private:
+  static limits::RedisLimiterOptions options(const config::LimitsConfig& cfg, prometheus::Counter& fallbacks) {
+    limits::RedisLimiterOptions o;
+    o.redis_timeout = cfg.redis_timeout;
+    o.breaker_cooldown = cfg.breaker_cooldown;
+    o.replicas = cfg.replicas;
+    o.fail_closed = cfg.fail_closed;
+    o.on_fallback = [&fallbacks] { fallbacks.Increment(); };
+    return o;
+  }
+  cache::RedisClient client_;
+  limits::RedisLimiter limiter_;
+};
+
+std::unique_ptr<limits::Limiter> make_limiter(const config::Config& config, const Clock& clock,
+                                             telemetry::Metrics& metrics) {
+  if (config.limits.backend == config::LimitsConfig::Backend::kRedis) {
+    spdlog::info("limits: counted in Redis at {} ({} replica(s), {} ms budget)", config.limits.redis_url,
+                 config.limits.replicas, config.limits.redis_timeout.count());
+    return std::make_unique<SharedLimiter>(config.limits, clock, metrics.limits_fallbacks());
+  }
+  return std::make_unique<limits::LocalLimiter>(clock);
 }
 
 std::map<std::string, std::vector<std::string>> region_fallbacks(const config::Config& config) {
@@ -196,9 +234,10 @@ int App::run() {
   }
   net::io_context& main_io = *contexts.front();
   net::thread_pool blocking(config.store.blocking_threads);
+  std::unique_ptr<limits::Limiter> limiter = make_limiter(config, clock, metrics);
   admin::AdminApi admin_api(admin::AdminDeps{config, *store, hasher, clock, [&key_cache] { key_cache.clear(); }});
   gateway::GatewayDeps gateway_deps{config, clock, blocking, *store, hasher, key_cache, last_used,
-                                    registry, router, usage, metrics, nullptr};
+                                    registry, router, usage, metrics, *limiter, nullptr};
   if (!config.admin.operator_token.empty()) {
     gateway_deps.admin_api = [&admin_api](const HttpCall& call) { return admin_api.handle(call); };
   }

@@ -44,9 +44,12 @@ std::shared_ptr<const KeyIdentity> KeyCache::get_stale(const std::string& hash, 
   return it->second.identity;
 }
 
-void KeyCache::insert(const std::string& hash, Slot slot) {
+void KeyCache::insert(const std::string& hash, Slot slot, std::optional<std::uint64_t> seen_generation) {
   Shard& shard = shard_for(hash);
   std::lock_guard lock(shard.mutex);
+  // Checked under the shard lock; invalidate()/clear() bump the generation before they take the
+  // locks, so an answer read before an invalidation can never land after it.
+  if (seen_generation && *seen_generation != generation_.load(std::memory_order_acquire)) return;
   auto existing = shard.slots.find(hash);
   if (existing != shard.slots.end()) {
     existing->second = std::move(slot);
@@ -70,20 +73,24 @@ void KeyCache::insert(const std::string& hash, Slot slot) {
   shard.slots.emplace(hash, std::move(slot));
 }
 
-void KeyCache::put_valid(std::shared_ptr<const KeyIdentity> identity) {
+void KeyCache::put_valid(std::shared_ptr<const KeyIdentity> identity, std::optional<std::uint64_t> seen_generation) {
   std::string hash = identity->key_hash;
-  insert(hash, Slot{std::move(identity), clock_.now() + ttl_});
+  insert(hash, Slot{std::move(identity), clock_.now() + ttl_}, seen_generation);
 }
 
-void KeyCache::put_invalid(const std::string& hash) { insert(hash, Slot{nullptr, clock_.now() + negative_ttl_}); }
+void KeyCache::put_invalid(const std::string& hash, std::optional<std::uint64_t> seen_generation) {
+  insert(hash, Slot{nullptr, clock_.now() + negative_ttl_}, seen_generation);
+}
 
 void KeyCache::invalidate(const std::string& hash) {
+  generation_.fetch_add(1, std::memory_order_acq_rel);
   Shard& shard = shard_for(hash);
   std::lock_guard lock(shard.mutex);
   size_.fetch_sub(shard.slots.erase(hash), std::memory_order_relaxed);
 }
 
 void KeyCache::clear() {
+  generation_.fetch_add(1, std::memory_order_acq_rel);
   for (auto& shard : shards_) {
     std::lock_guard lock(shard.mutex);
     size_.fetch_sub(shard.slots.size(), std::memory_order_relaxed);

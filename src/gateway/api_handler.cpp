@@ -99,6 +99,9 @@ net::awaitable<void> ApiHandler::handle(Request& request, ClientChannel& channel
       co_await send_error(channel, state, ApiError::internal("Internal error; request id " + state.request_id));
     }
   }
+  // Exactly one settlement per admitted request, whatever happened: what the node reported, or
+  // nothing when the request never reached one.
+  if (!state.reservation.empty()) deps_.limiter.settle(state.reservation, state.actual);
   finish(state);
 }
 
@@ -157,6 +160,10 @@ net::awaitable<void> ApiHandler::dispatch(Request& request, ClientChannel& chann
     co_await send_error(channel, state, *error);
     co_return;
   }
+  if (auto error = co_await admit(identity, api_request, state)) {
+    co_await send_error(channel, state, *error);
+    co_return;
+  }
   co_await forward(api_request, identity, channel, state);
 }
 
@@ -176,9 +183,10 @@ net::awaitable<std::variant<ApiHandler::Identity, ApiError>> ApiHandler::authent
   bool cached_from_stale = false;
   if (cached.state == auth::KeyCache::State::kMiss) {
     std::int64_t now_ms = deps_.clock.unix_millis();
+    const std::uint64_t generation = deps_.key_cache.generation();
     try {
       identity = co_await run_blocking(deps_.blocking, [this, &hash, now_ms] {
-        return auth::blocking_resolve_key(deps_.store, hash, now_ms);
+        return auth::blocking_resolve_key(deps_.store, hash, now_ms, deps_.config);
       });
     } catch (const std::exception& e) {
       // The store is down: a key we knew to be valid keeps working (stale-if-error); anything
@@ -194,10 +202,12 @@ net::awaitable<std::variant<ApiHandler::Identity, ApiError>> ApiHandler::authent
       cached_from_stale = true;  // left as it is: the next request asks the store again
     }
     if (!cached_from_stale) {
+      // Not cached if an invalidation (revocation, rotation, environment change) happened while
+      // the store was being asked: the answer may predate it.
       if (identity) {
-        deps_.key_cache.put_valid(identity);
+        deps_.key_cache.put_valid(identity, generation);
       } else {
-        deps_.key_cache.put_invalid(hash);
+        deps_.key_cache.put_invalid(hash, generation);
       }
     }
   }

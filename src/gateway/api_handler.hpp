@@ -13,6 +13,7 @@
 #include "cic/common/api_error.hpp"
 #include "cic/common/clock.hpp"
 #include "cic/config/config.hpp"
+#include "cic/limits/limiter.hpp"
 #include "cic/router/router.hpp"
 #include "cic/store/store.hpp"
 #include "cic/telemetry/metrics.hpp"
@@ -35,6 +36,7 @@ struct ApiDeps {
   UpstreamPool& upstream;
   billing::UsageSink& usage;
   telemetry::Metrics& metrics;
+  limits::Limiter& limiter;
   std::function<bool()> ready;  // /readyz: serving and not draining
 };
 
@@ -45,13 +47,28 @@ struct RequestState {
   std::string route = "other";  // metrics label
   std::chrono::steady_clock::time_point started;
   int status = 0;
+  limits::RateHeaders rate_headers;  // x-ratelimit-* for every response once admitted or refused
+  std::string reservation;           // held against the limits; settled once when the request ends
+  limits::Usage actual;              // what the node reported, for the settlement
 };
+
+/// OpenAI's duration format for x-ratelimit-reset-*: "20ms", "1s", "6m0s".
+std::string format_reset(std::chrono::milliseconds reset);
 
 /// x-request-id (and x-client-request-id when the client sent one) on a response head.
 template <class Fields>
 void set_id_headers(Fields& fields, const RequestState& state) {
   fields.set("x-request-id", state.request_id);
   if (!state.client_request_id.empty()) fields.set("x-client-request-id", state.client_request_id);
+  const limits::RateHeaders& rate = state.rate_headers;
+  if (rate.present) {
+    fields.set("x-ratelimit-limit-requests", std::to_string(rate.limit_requests));
+    fields.set("x-ratelimit-remaining-requests", std::to_string(rate.remaining_requests));
+    fields.set("x-ratelimit-reset-requests", format_reset(rate.reset_requests));
+    fields.set("x-ratelimit-limit-tokens", std::to_string(rate.limit_tokens));
+    fields.set("x-ratelimit-remaining-tokens", std::to_string(rate.remaining_tokens));
+    fields.set("x-ratelimit-reset-tokens", format_reset(rate.reset_tokens));
+  }
 }
 
 /// The OpenAI-compatible client API: /v1/... and /{org}/{env}/{model}/v1/...
@@ -70,6 +87,8 @@ class ApiHandler final : public RequestHandler {
   net::awaitable<void> list_models(const auth::KeyIdentity& identity, std::string_view model_id,
                                    ClientChannel& channel, RequestState& state);
   std::optional<ApiError> check_model(const auth::KeyIdentity& identity, const OpenAiRequest& request) const;
+  net::awaitable<std::optional<ApiError>> admit(const auth::KeyIdentity& identity, const OpenAiRequest& request,
+                                                RequestState& state);
 
   // forwarder.cpp
   struct Attempt;

@@ -8,6 +8,7 @@
 #include <boost/asio/write.hpp>
 
 #include "api_handler.hpp"
+#include "cic/billing/pricing.hpp"
 #include "disconnect_watch.hpp"
 #include "sse_filter.hpp"
 
@@ -15,6 +16,7 @@ namespace cic::gateway {
 namespace {
 
 constexpr auto kEjectAfterConnectFailure = std::chrono::seconds(2);
+constexpr auto kDrainAfterClientLeft = std::chrono::seconds(2);
 
 struct InFlight {
   explicit InFlight(registry::NodeLoad& load) : load_(load) {
@@ -110,9 +112,20 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
   upstream_buffer.reserve(8192);  // a typical answer in one read instead of several small ones
   std::optional<http::response_parser<http::empty_body>> head_parser;
   auto sent_at = deps_.clock.now();
-  // One watch for the whole exchange with the node: if the client leaves, closing the upstream
-  // connection is how the node learns to stop.
-  DisconnectWatch watch(channel.socket(), [&conn] { if (conn) conn->close(); });
+  // One watch for the whole exchange with the node. If the client leaves, the upstream connection
+  // is half-closed: the node sees end-of-input and aborts (vLLM and cic-node-sim both do), while
+  // what it already sent is still read, so the usage billed is exactly what the node generated.
+  // A node that ignores the half-close is cut off after kDrainAfterClientLeft.
+  net::steady_timer drain_deadline(co_await net::this_coro::executor);
+  DisconnectWatch watch(channel.socket(), [&conn, &drain_deadline] {
+    if (!conn) return;
+    beast::error_code ignored;
+    conn->socket().shutdown(tcp::socket::shutdown_send, ignored);
+    drain_deadline.expires_after(kDrainAfterClientLeft);
+    drain_deadline.async_wait([&conn](beast::error_code ec) {
+      if (!ec && conn) conn->close();
+    });
+  });
   auto client_left = [&](const char* phase) {
     watch.stop();
     spdlog::debug("request {}: client left while node {} was {}", state.request_id, node.id, phase);
@@ -141,7 +154,7 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
     auto [wec, written] = co_await net::async_write(*conn, upstream_request, use_nothrow);
     beast::error_code rec = wec;
     if (!wec) std::tie(rec, std::ignore) = co_await http::async_read_header(*conn, upstream_buffer, *head_parser, use_nothrow);
-    if (watch.gone()) co_return client_left("working");
+    if (watch.gone() && rec) co_return client_left("working");
     if (!rec) break;
     if (is_timeout(rec)) {
       metrics.upstream(node.id, "timeout").Increment();
@@ -174,6 +187,9 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
     usage.latency_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - state.started).count();
     usage.ttft_ms = std::chrono::duration_cast<std::chrono::milliseconds>(first_token - state.started).count();
     usage.created_at = deps_.clock.unix_millis();
+    state.actual.tokens = tokens.prompt_tokens + tokens.completion_tokens;
+    state.actual.cost_micros = billing::list_price_micros(*deps_.config.find_model(request.model), tokens.prompt_tokens,
+                                                          tokens.completion_tokens, tokens.cached_tokens);
     if (tokens.prompt_tokens) metrics.tokens(request.model, "prompt").Increment(static_cast<double>(tokens.prompt_tokens));
     if (tokens.completion_tokens) metrics.tokens(request.model, "completion").Increment(static_cast<double>(tokens.completion_tokens));
     deps_.usage.record(std::move(usage));
@@ -188,7 +204,13 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
     parser.body_limit(cfg.max_response_bytes);
     conn->expires_after(cfg.request_timeout);
     auto [ec, n] = co_await http::async_read(*conn, upstream_buffer, parser, use_nothrow);
-    if (watch.gone()) co_return client_left("answering");
+    if (watch.gone()) {
+      // Bill what the node finished before it noticed; nothing goes to the departed client.
+      TokenUsage tokens = !ec && status == 200 ? usage_from_response_body(parser.get().body()) : TokenUsage{};
+      Attempt left = client_left("answering");
+      record_usage(tokens, true, deps_.clock.now());
+      co_return left;
+    }
     watch.stop();
     if (ec) {
       metrics.upstream(node.id, is_timeout(ec) ? "timeout" : "io_error").Increment();
@@ -230,7 +252,7 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
   metrics.upstream(node.id, "ok").Increment();
 
   SseFilter filter(request.client_include_usage, request.client_continuous_usage);
-  bool client_ok = co_await channel.send_head(head);
+  bool client_ok = !watch.gone() && co_await channel.send_head(head);
   bool upstream_ok = true;
   auto first_token = deps_.clock.now();
   bool seen_token = false;
@@ -238,7 +260,8 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
   std::array<char, 16 * 1024> buffer;
   // Parse everything each socket read brought, then write it to the client in one go: one write
   // per read instead of one per event.
-  while (client_ok && upstream_ok && !parser.is_done()) {
+  // After the client left (client_ok false) the node's remaining output is still read, for its usage.
+  while (upstream_ok && !parser.is_done()) {
     beast::error_code pec;
     while (!parser.is_done() && upstream_buffer.size() > 0) {
       parser.get().body().data = buffer.data();
@@ -255,8 +278,9 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
       seen_token = true;
       first_token = deps_.clock.now();
     }
+    if (watch.gone()) client_ok = false;
     if (!out.empty()) {
-      client_ok = !watch.gone() && co_await channel.send_chunk(out);
+      if (client_ok) client_ok = co_await channel.send_chunk(out);
       out.clear();
     }
     if (pec) {
@@ -265,15 +289,17 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
       spdlog::warn("request {}: stream from node {} is malformed: {}", state.request_id, node.id, pec.message());
       break;
     }
-    if (!client_ok || parser.is_done()) break;
+    if (parser.is_done()) break;
     conn->expires_after(cfg.stream_idle_timeout);
     auto [ec, n] = co_await conn->async_read_some(upstream_buffer.prepare(16 * 1024), use_nothrow);
     upstream_buffer.commit(n);
     if (watch.gone()) client_ok = false;
-    if (ec && client_ok) {
+    if (ec) {
       upstream_ok = false;
-      metrics.upstream(node.id, is_timeout(ec) ? "stream_timeout" : "stream_error").Increment();
-      spdlog::warn("request {}: stream from node {} broke: {}", state.request_id, node.id, ec.message());
+      if (client_ok) {
+        metrics.upstream(node.id, is_timeout(ec) ? "stream_timeout" : "stream_error").Increment();
+        spdlog::warn("request {}: stream from node {} broke: {}", state.request_id, node.id, ec.message());
+      }
     }
   }
   watch.stop();

@@ -56,7 +56,7 @@ struct Gateway::Impl {
         deps(deps),
         upstream(deps.config.upstream.max_idle_connections_per_node),
         api(ApiDeps{deps.config, deps.clock, deps.blocking, deps.store, deps.hasher, deps.key_cache, deps.last_used,
-                    deps.router, upstream, deps.usage, deps.metrics, [this] { return ready(); }}),
+                    deps.router, upstream, deps.usage, deps.metrics, deps.limiter, [this] { return ready(); }}),
         admin(deps.metrics, [this] { return ready(); }, deps.blocking, deps.admin_api),
         grace_timer(*this->ios.front()) {}
 

@@ -146,7 +146,7 @@ std::optional<ApiKey> PostgresStore::rotate_api_key(std::string_view old_key_id,
     auto old = tx.exec_params(
         "UPDATE api_keys SET expires_at = CASE WHEN expires_at IS NOT NULL AND expires_at < $2"
         " THEN expires_at ELSE $2 END, replaced_by = $3"
-        " WHERE id = $1 AND revoked_at IS NULL RETURNING org_id, environment_id",
+        " WHERE id = $1 AND revoked_at IS NULL AND replaced_by = '' RETURNING org_id, environment_id",
         std::string(old_key_id), old_expires_at, replacement.id);
     if (old.empty()) return std::nullopt;  // missing or revoked; the transaction aborts
     // The replacement belongs where the old key did unless the caller says otherwise.

@@ -137,7 +137,7 @@ std::optional<ApiKey> SqliteStore::rotate_api_key(std::string_view old_key_id, A
   {
     auto q = db_.query("UPDATE api_keys SET expires_at = CASE WHEN expires_at IS NOT NULL AND"
                        " expires_at < ?2 THEN expires_at ELSE ?2 END, replaced_by = ?3"
-                       " WHERE id = ?1 AND revoked_at IS NULL RETURNING org_id, environment_id");
+                       " WHERE id = ?1 AND revoked_at IS NULL AND replaced_by = '' RETURNING org_id, environment_id");
     q.bind(1, old_key_id).bind(2, old_expires_at).bind(3, replacement.id);
     if (!q.step()) return std::nullopt;  // missing or revoked: the transaction rolls back
     // The replacement belongs where the old key did unless the caller says otherwise.

@@ -41,6 +41,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                 .Name("cic_usage_records_total")
                 .Help("Usage records by outcome of their write to the store")
                 .Register(*registry_);
+  limits_fallbacks_ = &prometheus::BuildCounter()
+                           .Name("cic_limits_fallbacks_total")
+                           .Help("Limit decisions taken on local shares because Redis was unavailable")
+                           .Register(*registry_)
+                           .Add({});
 }
 
 Metrics::~Metrics() = default;
@@ -75,5 +80,7 @@ prometheus::Counter& Metrics::tokens(const std::string& model, const std::string
 prometheus::Counter& Metrics::usage_records(const std::string& outcome) {
   return usage_->Add({{"outcome", outcome}});
 }
+
+prometheus::Counter& Metrics::limits_fallbacks() { return *limits_fallbacks_; }
 
 }  // namespace cic::telemetry

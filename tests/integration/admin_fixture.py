@@ -21,7 +21,8 @@ NO_POSTGRES = "CIC_TEST_POSTGRES_DSN is unset: start PostgreSQL with tests/servi
 
 # The built-in free plan (config/cic.example.yaml).
 FREE_MAX = {"rpm": 600, "tpm": 1_000_000, "concurrency": 50}
-FREE_DEFAULT = {"rpm": 60, "tpm": 100_000, "concurrency": 10}
+# The free plan as the fixture configures it (see config_text): built-in maxima, generous defaults.
+FREE_DEFAULT = {"rpm": 100_000, "tpm": 100_000_000, "concurrency": 1000}
 
 
 def _pg_tool(name):
@@ -151,6 +152,12 @@ regions:
 {MODELS_YAML}
 nodes:
 {nodes_yaml}
+plans:
+  # The built-in free plan's maxima, with defaults high enough that tests which poll the client
+  # API never meet a rate limit by accident.
+  - {{name: free, default_limits: {{rpm: 100000, tpm: 100000000, concurrency: 1000}}, max_limits: {{rpm: 600, tpm: 1000000, concurrency: 50}}}}
+  - {{name: pro, default_limits: {{rpm: 100000, tpm: 100000000, concurrency: 1000}}, max_limits: {{rpm: 6000, tpm: 10000000, concurrency: 500}}}}
+  - {{name: enterprise, default_limits: {{rpm: 100000, tpm: 100000000, concurrency: 1000}}}}
 bootstrap:
   enabled: {"true" if bootstrap else "false"}
   org: acme

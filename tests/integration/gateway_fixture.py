@@ -91,8 +91,12 @@ regions:
 {MODELS_YAML}
 nodes:
 {nodes_yaml}
+plans:
+  # No limits for the bootstrap org: these tests are about the data path, not about limits.
+  - {{name: unlimited}}
 bootstrap:
   enabled: true
+  plan: unlimited
   org: acme
   environment: dev
   region: india

@@ -189,9 +189,6 @@ class AdminApiTest(unittest.TestCase):
         self.assertError(self.use(key["key"]), 401)
         self.assertEqual(self.use(new["key"]).status, 200)
 
-    @unittest.skip("unspecified, reported: a key already replaced (replaced_by set, in its grace period) can be "
-                   "rotated again; each call mints another active key and overwrites replaced_by, so the first "
-                   "replacement is orphaned. Enable if the spec settles on refusing it (409).")
     def test_rotating_an_already_rotated_key_is_refused(self):
         org, env, key = self.org_env_key("rerotate")
         first = self.admin("POST", f"/orgs/rerotate/environments/dev/keys/{key['id']}/rotate", {})

@@ -17,9 +17,13 @@ struct KeyIdentity {
   std::string region;
   bool strict_residency = false;    // the environment's data must not leave `region`
   std::vector<std::string> models;  // enabled for the environment
-  std::string limits_json = "{}";   // the environment's limits (enforced by the limits module)
-  std::string key_limits_json = "{}";
   std::string plan;
+  // Limits resolved once per cache fill (the environment's fall back to the plan's defaults);
+  // 0 = none. Enforced by the limits module.
+  std::int64_t key_rpm = 0, key_tpm = 0, key_concurrency = 0;
+  std::int64_t env_rpm = 0, env_tpm = 0, env_concurrency = 0;
+  std::int64_t env_monthly_tokens = 0, env_monthly_spend_micros = 0;
+  std::int64_t org_monthly_spend_micros = 0;
   std::optional<std::int64_t> expires_at;  // unix ms
 
   bool model_enabled(const std::string& model) const;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "cic/auth/key_identity.hpp"
+#include "cic/config/config.hpp"
 #include "cic/store/store.hpp"
 
 namespace cic::auth {
@@ -11,7 +12,8 @@ namespace cic::auth {
 /// Returns null for unknown or revoked keys (expiry is checked by the caller at use time, so a
 /// cached identity stops working the moment it expires). Throws store::StoreError when the store
 /// cannot answer.
+/// `config` supplies the plans whose default limits apply where an environment sets none.
 std::shared_ptr<const KeyIdentity> blocking_resolve_key(store::Store& store, const std::string& hash,
-                                                        std::int64_t now_unix_ms);
+                                                        std::int64_t now_unix_ms, const config::Config& config);
 
 }  // namespace cic::auth

@@ -11,6 +11,7 @@
 #include "cic/common/clock.hpp"
 #include "cic/common/http_call.hpp"
 #include "cic/config/config.hpp"
+#include "cic/limits/limiter.hpp"
 #include "cic/registry/node_registry.hpp"
 #include "cic/router/router.hpp"
 #include "cic/store/store.hpp"
@@ -36,6 +37,7 @@ struct GatewayDeps {
   const router::Router& router;
   billing::UsageSink& usage;
   telemetry::Metrics& metrics;
+  limits::Limiter& limiter;
   /// The admin REST API (/admin/v1/ on the admin listener), run on `blocking`; empty = none.
   std::function<HttpReply(const HttpCall&)> admin_api;
 };

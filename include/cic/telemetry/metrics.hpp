@@ -37,6 +37,8 @@ class Metrics {
   prometheus::Counter& tokens(const std::string& model, const std::string& kind);
   /// cic_usage_records_total{outcome} (outcome = written | dropped | duplicate)
   prometheus::Counter& usage_records(const std::string& outcome);
+  /// cic_limits_fallbacks_total: decisions taken on local shares because Redis was unavailable
+  prometheus::Counter& limits_fallbacks();
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -47,6 +49,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* ttfb_;
   prometheus::Family<prometheus::Counter>* tokens_;
   prometheus::Family<prometheus::Counter>* usage_;
+  prometheus::Counter* limits_fallbacks_;
 };
 
 }  // namespace cic::telemetry
