@@ -144,7 +144,9 @@ TEST_F(ShippedFilesTest, DevConfigMatchesMakeRun) {
   EXPECT_TRUE(config.bootstrap.enabled);
   EXPECT_EQ(config.bootstrap.org, "demo");
   EXPECT_EQ(config.bootstrap.email, "demo@example.com");
-  EXPECT_EQ(config.bootstrap.plan, "free");
+  EXPECT_EQ(config.bootstrap.plan, "demo");
+  ASSERT_NE(config.find_plan("demo"), nullptr);
+  EXPECT_EQ(config.find_plan("demo")->default_limits.rpm, 0) << "the demo key must never meet a rate limit";
   EXPECT_EQ(config.bootstrap.environment, "dev");
   EXPECT_EQ(config.bootstrap.region, "india");
   EXPECT_EQ(config.bootstrap.models.size(), 3u);
