@@ -102,7 +102,7 @@ Admission decide(const AdmissionRequest& r, const ScopeCounters& key, const Scop
     const std::int64_t tokens = asked_tokens(r);
     const std::int64_t cost = asked_cost(r);
     // The order in which denials are reported: the first limit the request does not fit in.
-    const std::array<Check, 8> checks{{
+    const std::array<Check, 9> checks{{
         {Denial::kConcurrency, "key", "concurrency", r.key.concurrency, key.in_flight, 1, kConcurrencyRetry},
         {Denial::kRate, "key", "rpm", r.key.rpm, key.requests, 1, now.minute_left},
         {Denial::kRate, "environment", "rpm", r.environment.rpm, env.requests, 1, now.minute_left},
@@ -110,6 +110,7 @@ Admission decide(const AdmissionRequest& r, const ScopeCounters& key, const Scop
         {Denial::kRate, "environment", "tpm", r.environment.tpm, env.tokens, tokens, now.minute_left},
         {Denial::kQuota, "environment", "monthly_tokens", r.environment.monthly_tokens, env.month_tokens, tokens,
          now.month_left},
+        {Denial::kQuota, "org", "monthly_tokens", r.org.monthly_tokens, org.month_tokens, tokens, now.month_left},
         {Denial::kSpend, "environment", "monthly_spend", r.environment.monthly_spend_micros, env.month_spend, cost,
          now.month_left},
         {Denial::kSpend, "org", "monthly_spend", r.org.monthly_spend_micros, org.month_spend, cost, now.month_left},

@@ -138,6 +138,7 @@ Admission LocalLimiter::admit_now(const AdmissionRequest& request) {
     env.tokens += tokens;
     env.month_tokens += tokens;
     env.month_spend += cost;
+    org.month_tokens += tokens;
     org.month_spend += cost;
     key.in_flight += 1;  // the key's concurrency, and what pins all three entries in memory
     env.in_flight += 1;
@@ -190,7 +191,10 @@ void LocalLimiter::release(const Reservation& r, const Usage* actual) {
     adjust(env.month_tokens, token_delta);
     adjust(env.month_spend, spend_delta);
   }
-  if (org.month == r.month[kOrg]) adjust(org.month_spend, spend_delta);
+  if (org.month == r.month[kOrg]) {
+    adjust(org.month_tokens, token_delta);
+    adjust(org.month_spend, spend_delta);
+  }
 }
 
 std::string LocalLimiter::remember(const Reservation& reservation, std::int64_t minute, std::int64_t month) {
@@ -220,6 +224,8 @@ void LocalLimiter::sweep_if_due(Shard& shard, std::int64_t minute, std::int64_t 
   for (auto& scope : shard.scopes) {
     std::erase_if(scope, [&](const auto& entry) {
       const Counters& c = entry.second;
+      // An environment's or org's month is remembered while either of its monthly counters
+      // (tokens, spend) holds usage: both limit later requests this month.
       const bool month_idle = c.month < month || (c.month_tokens == 0 && c.month_spend == 0);
       return c.in_flight == 0 && c.minute < minute && month_idle;
     });

@@ -59,7 +59,8 @@ Admission RedisFallback::admit(const AdmissionRequest& request, const ScopeKeys&
   shares.key.concurrency = share(request.key.concurrency);
   shares.environment.rpm = share(request.environment.rpm);
   shares.environment.tpm = share(request.environment.tpm);
-  shares.environment.monthly_tokens = 0;
+  shares.environment.monthly_tokens = 0;  // the monthly shares below decide these
+  shares.org.monthly_tokens = 0;
   shares.environment.monthly_spend_micros = request.environment.monthly_spend_micros > 0 ? kUnreachable : 0;
   shares.org.monthly_spend_micros = request.org.monthly_spend_micros > 0 ? kUnreachable : 0;
 
@@ -79,6 +80,8 @@ Admission RedisFallback::admit(const AdmissionRequest& request, const ScopeKeys&
   if (!fits_month_locked(keys[kEnvTokens], request.environment.monthly_tokens, tokens)) {
     refused = deny_month(Denial::kQuota, "environment", "monthly_tokens", request.environment.monthly_tokens,
                          month_left, a.headers);
+  } else if (!fits_month_locked(keys[kOrgTokens], request.org.monthly_tokens, tokens)) {
+    refused = deny_month(Denial::kQuota, "org", "monthly_tokens", request.org.monthly_tokens, month_left, a.headers);
   } else if (!fits_month_locked(keys[kEnvSpend], request.environment.monthly_spend_micros, cost)) {
     refused = deny_month(Denial::kSpend, "environment", "monthly_spend", request.environment.monthly_spend_micros,
                          month_left, a.headers);
@@ -96,6 +99,7 @@ Admission RedisFallback::admit(const AdmissionRequest& request, const ScopeKeys&
   add_locked(keys[kKeyTpm], tokens, window_ttl_ms_);
   add_locked(keys[kEnvTpm], tokens, window_ttl_ms_);
   add_locked(keys[kEnvTokens], tokens, month_ttl_ms_);
+  add_locked(keys[kOrgTokens], tokens, month_ttl_ms_);
   add_locked(keys[kEnvSpend], cost, month_ttl_ms_);
   add_locked(keys[kOrgSpend], cost, month_ttl_ms_);
   hold = LocalHold{a.reservation, keys, tokens, cost};
@@ -110,6 +114,7 @@ void RedisFallback::settle(const LocalHold& hold, const Usage& actual) {
   add_locked(hold.keys[kKeyTpm], dt, window_ttl_ms_);
   add_locked(hold.keys[kEnvTpm], dt, window_ttl_ms_);
   add_locked(hold.keys[kEnvTokens], dt, month_ttl_ms_);
+  add_locked(hold.keys[kOrgTokens], dt, month_ttl_ms_);
   add_locked(hold.keys[kEnvSpend], dc, month_ttl_ms_);
   add_locked(hold.keys[kOrgSpend], dc, month_ttl_ms_);
 }

@@ -14,9 +14,9 @@ namespace {
 
 constexpr std::int64_t kWindowTtlMs = 2 * kMinuteMillis;
 constexpr std::int64_t kMonthTtlMs = 32LL * 24 * 3600 * 1000;
-constexpr std::size_t kAdmitReplySize = 2 + 8;
+constexpr std::size_t kAdmitReplySize = 2 + kCheckCount;
 
-// The admit script's reply: status, failed check, the eight counters before this request.
+// The admit script's reply: status, failed check, the nine counters before this request.
 bool parse_admit(const cache::Reply& reply, std::array<std::int64_t, kAdmitReplySize>& out) {
   if (reply.kind != cache::Reply::Kind::kArray || reply.elements.size() != kAdmitReplySize) return false;
   for (std::size_t i = 0; i < kAdmitReplySize; ++i) {
@@ -83,6 +83,7 @@ void RedisLimiterCore::admit_in_redis(const AdmissionRequest& request, std::stri
                                 std::to_string(request.key.tpm),
                                 std::to_string(request.environment.tpm),
                                 std::to_string(request.environment.monthly_tokens),
+                                std::to_string(request.org.monthly_tokens),
                                 std::to_string(request.environment.monthly_spend_micros),
                                 std::to_string(request.org.monthly_spend_micros),
                                 std::to_string(window_ttl_ms_),
@@ -120,8 +121,9 @@ void RedisLimiterCore::on_admit_reply(const AdmissionRequest& request, const std
   key.tokens = used[3];
   env.tokens = used[4];
   env.month_tokens = used[5];
-  env.month_spend = used[6];
-  org.month_spend = used[7];
+  org.month_tokens = used[6];
+  env.month_spend = used[7];
+  org.month_spend = used[8];
   const Instant instant{minute_window(now_ms), month_window(now_ms), until_minute_end(now_ms),
                         until_month_end(now_ms)};
   // The script decided; the same pure function as LocalLimiter words the answer (denial fields,
@@ -146,11 +148,14 @@ void RedisLimiterCore::on_admit_reply(const AdmissionRequest& request, const std
   if (request.environment.monthly_tokens > 0) {
     fallback_.remember_remaining(keys[kEnvTokens], month, request.environment.monthly_tokens - used[5] - tokens);
   }
+  if (request.org.monthly_tokens > 0) {
+    fallback_.remember_remaining(keys[kOrgTokens], month, request.org.monthly_tokens - used[6] - tokens);
+  }
   if (request.environment.monthly_spend_micros > 0) {
-    fallback_.remember_remaining(keys[kEnvSpend], month, request.environment.monthly_spend_micros - used[6] - cost);
+    fallback_.remember_remaining(keys[kEnvSpend], month, request.environment.monthly_spend_micros - used[7] - cost);
   }
   if (request.org.monthly_spend_micros > 0) {
-    fallback_.remember_remaining(keys[kOrgSpend], month, request.org.monthly_spend_micros - used[7] - cost);
+    fallback_.remember_remaining(keys[kOrgSpend], month, request.org.monthly_spend_micros - used[8] - cost);
   }
   if (admitted) {
     a.reservation = "r:" + id;

@@ -7,6 +7,7 @@ ScopeKeys scope_keys(const std::string& prefix, const std::string& reservation_i
                      std::int64_t month) {
   const std::string k = prefix + "k:" + key_id;
   const std::string e = prefix + "e:" + environment_id;
+  const std::string o = prefix + "o:" + org_id;
   const std::string m = std::to_string(minute);
   const std::string mo = std::to_string(month);
   return {prefix + "res:" + reservation_id,
@@ -16,13 +17,15 @@ ScopeKeys scope_keys(const std::string& prefix, const std::string& reservation_i
           k + ":tpm:" + m,
           e + ":tpm:" + m,
           e + ":tok:" + mo,
+          o + ":tok:" + mo,
           e + ":spend:" + mo,
-          prefix + "o:" + org_id + ":spend:" + mo};
+          o + ":spend:" + mo};
 }
 
 // Same checks and order as LocalLimiter (local_decision.cpp): unpriced first, then key
-// concurrency, key rpm, env rpm, key tpm, env tpm, env monthly tokens, env spend, org spend;
-// "fits" = used + asked <= limit, a limit of 0 is none, usage is counted regardless of limits.
+// concurrency, key rpm, env rpm, key tpm, env tpm, env monthly tokens, org monthly tokens, env
+// spend, org spend; "fits" = used + asked <= limit, a limit of 0 is none, usage is counted
+// regardless of limits.
 const char* const kAdmitScript = R"lua(
 local id = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -30,37 +33,37 @@ local tokens = tonumber(ARGV[3])
 local cost = tonumber(ARGV[4])
 local priced = ARGV[5] == '1'
 local lim = {}
-for i = 1, 8 do lim[i] = tonumber(ARGV[5 + i]) end
-local window_ttl = tonumber(ARGV[14])
-local month_ttl = tonumber(ARGV[15])
-local res_ttl = tonumber(ARGV[16])
+for i = 1, 9 do lim[i] = tonumber(ARGV[5 + i]) end
+local window_ttl = tonumber(ARGV[15])
+local month_ttl = tonumber(ARGV[16])
+local res_ttl = tonumber(ARGV[17])
 
-if redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 9, 0, 0, 0, 0, 0, 0, 0, 0} end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0} end
 
 -- Concurrency slots older than the reservation TTL belong to requests nobody settled.
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - res_ttl)
 local used = {redis.call('ZCARD', KEYS[2])}
-for i = 3, 9 do used[i - 1] = tonumber(redis.call('GET', KEYS[i]) or '0') end
-local ask = {1, 1, 1, tokens, tokens, tokens, cost, cost}
+for i = 3, 10 do used[i - 1] = tonumber(redis.call('GET', KEYS[i]) or '0') end
+local ask = {1, 1, 1, tokens, tokens, tokens, tokens, cost, cost}
 
 local function reply(status, check)
-  return {status, check, used[1], used[2], used[3], used[4], used[5], used[6], used[7], used[8]}
+  return {status, check, used[1], used[2], used[3], used[4], used[5], used[6], used[7], used[8], used[9]}
 end
 
-if not priced and (lim[7] > 0 or lim[8] > 0) then return reply(0, 0) end
-for i = 1, 8 do
+if not priced and (lim[8] > 0 or lim[9] > 0) then return reply(0, 0) end
+for i = 1, 9 do
   if lim[i] > 0 and ask[i] > lim[i] - used[i] then return reply(0, i) end
 end
 
 redis.call('ZADD', KEYS[2], now, id)
 redis.call('PEXPIRE', KEYS[2], res_ttl)
-for i = 3, 9 do
+for i = 3, 10 do
   redis.call('INCRBY', KEYS[i], ask[i - 1])
   redis.call('PEXPIRE', KEYS[i], i <= 6 and window_ttl or month_ttl)
 end
 redis.call('HSET', KEYS[1], 't', tokens, 'c', cost)
 redis.call('PEXPIRE', KEYS[1], res_ttl)
-return reply(1, 9)
+return reply(1, 10)
 )lua";
 
 // Moves token and spend counters by (actual - reserved), never below 0, only where the counter
@@ -83,8 +86,9 @@ end
 adjust(KEYS[5], dt)
 adjust(KEYS[6], dt)
 adjust(KEYS[7], dt)
-adjust(KEYS[8], dc)
+adjust(KEYS[8], dt)
 adjust(KEYS[9], dc)
+adjust(KEYS[10], dc)
 redis.call('SET', KEYS[1], '0', 'PX', ttl)
 return 1
 )lua";

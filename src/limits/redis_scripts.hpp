@@ -7,11 +7,14 @@ namespace cic::limits::detail {
 
 /// Lua run by RedisLimiter. Keys of admit and settle, in this order (kKeyCount):
 ///   res, key concurrency (sorted set of reservation ids, scored by admit time),
-///   key rpm, env rpm, key tpm, env tpm (minute windows), env tokens, env spend, org spend (months).
-inline constexpr std::size_t kKeyCount = 9;
+///   key rpm, env rpm, key tpm, env tpm (minute windows), env tokens, org tokens, env spend,
+///   org spend (months). From key rpm on, the same order as the admit checks.
+inline constexpr std::size_t kKeyCount = 10;
 enum KeyIndex : std::size_t {
-  kRes = 0, kKeyConc, kKeyRpm, kEnvRpm, kKeyTpm, kEnvTpm, kEnvTokens, kEnvSpend, kOrgSpend
+  kRes = 0, kKeyConc, kKeyRpm, kEnvRpm, kKeyTpm, kEnvTpm, kEnvTokens, kOrgTokens, kEnvSpend, kOrgSpend
 };
+/// The admit script's checks after unpriced: key concurrency and one per counter key above.
+inline constexpr std::size_t kCheckCount = kKeyCount - 1;
 using ScopeKeys = std::array<std::string, kKeyCount>;
 
 /// Counter keys of a request's scopes in the given minute window and month.
@@ -19,11 +22,12 @@ ScopeKeys scope_keys(const std::string& prefix, const std::string& reservation_i
                      const std::string& environment_id, const std::string& org_id, std::int64_t minute,
                      std::int64_t month);
 
-/// ARGV: id, now_ms, tokens, cost, priced(0|1), 8 limits (check order), window_ttl_ms,
-/// month_ttl_ms, reservation_ttl_ms.
-/// Returns {status, failed_check, used x8}: status 1 admitted, 0 denied, -1 the reservation id
-/// was already settled or cancelled (nothing done); failed_check 0 = unpriced, 1..8 = the check,
-/// 9 = none; used = the counters before this request, in check order.
+/// ARGV: id, now_ms, tokens, cost, priced(0|1), 9 limits (check order: key concurrency, key rpm,
+/// env rpm, key tpm, env tpm, env monthly tokens, org monthly tokens, env spend, org spend),
+/// window_ttl_ms, month_ttl_ms, reservation_ttl_ms.
+/// Returns {status, failed_check, used x9}: status 1 admitted, 0 denied, -1 the reservation id
+/// was already settled or cancelled (nothing done); failed_check 0 = unpriced, 1..9 = the check,
+/// 10 = none; used = the counters before this request, in check order.
 extern const char* const kAdmitScript;
 
 /// ARGV: id, actual_tokens, actual_cost, tombstone_ttl_ms. Returns 1 when settled now, 0 when

@@ -44,23 +44,24 @@ struct LocalLimiterOptions {
 /// limit raised mid-window or mid-month sees the usage so far):
 ///   key          rpm, tpm, concurrency
 ///   environment  rpm, tpm, monthly_tokens, monthly_spend_micros
-///   org          monthly_spend_micros
+///   org          monthly_tokens, monthly_spend_micros (shared by every environment of the org;
+///                monthly_tokens is the org's quota, e.g. a free plan's monthly free tokens)
 /// Rates use fixed one-minute windows, id = floor(unix_ms / 60000) of the Clock's wall time;
 /// quotas and spend caps use UTC calendar months (windows.hpp). A wall clock stepping back keeps
 /// counting into the newer window rather than reopening an old one.
 ///
 /// admit: atomic across scopes. If the request fits every scope ("fits" = used + asked <= limit)
 /// it holds its worst case in all of them -- requests +1, tokens += request.tokens, spend +=
-/// request.cost_micros, key concurrency +1 -- and returns a reservation. Otherwise nothing changes
-/// and the first denial is returned in this order:
+/// request.cost_micros (the org's monthly tokens and spend included), key concurrency +1 -- and
+/// returns a reservation. Otherwise nothing changes and the first denial is returned in this order:
 ///   unpriced   model without a price while the environment or the org has a spend cap
 ///              (Denial::kUnpriced, limit_name "monthly_spend", retry_after 0: waiting cannot help,
 ///              so it is reported before anything that would suggest waiting)
 ///   key concurrency (kConcurrency, retry_after 1 s)
 ///   key rpm, environment rpm, key tpm, environment tpm (kRate, retry_after = end of the minute;
 ///              also for a request asking more tokens than the whole tpm limit)
-///   environment monthly_tokens (kQuota), environment spend, org spend (kSpend)
-///              (retry_after = end of the UTC month)
+///   environment monthly_tokens, org monthly_tokens (kQuota, limit_name "monthly_tokens"),
+///              environment spend, org spend (kSpend) (retry_after = end of the UTC month)
 ///
 /// Headers (on admissions and denials): the request-rate scope with the smallest remaining among
 /// key and environment rpm, and likewise for tpm (the key wins ties): its limit, what remains
@@ -75,9 +76,9 @@ struct LocalLimiterOptions {
 ///
 /// Memory: each scope keeps only its current minute and month. A key is forgotten once its minute
 /// has ended and nothing of it is in flight; an environment or org once its month has ended too
-/// (or it used nothing this month). So memory is bounded by the keys active in the last minute,
-/// the environments and orgs active this month, and the requests in flight. Each shard is swept
-/// once per minute, by the first admit that touches it.
+/// (or neither its monthly tokens nor its spend counts anything this month). So memory is bounded
+/// by the keys active in the last minute, the environments and orgs active this month, and the
+/// requests in flight. Each shard is swept once per minute, by the first admit that touches it.
 ///
 /// Thread-safe; every call may come from any thread. State is split into shards, each under its
 /// own mutex held for a few hash lookups; an admission locks the shards of its scopes in index

@@ -39,13 +39,16 @@ struct RedisLimiterOptions {
 /// The shared limiter: the same scopes, windows and semantics as LocalLimiter (see
 /// local_limiter.hpp), counted in Redis so every replica enforces one set of limits.
 ///
-/// Redis: one Lua script admits across every scope atomically (checks in LocalLimiter's order,
-/// holds the worst case in all scopes or changes nothing), a second settles, a third adds what
-/// was decided locally while Redis was away. Window and month ids come from the injected Clock
-/// (so replicas must agree on wall time; tests drive it). Counters expire: minute windows after
+/// Redis: one Lua script admits across every scope atomically (checks in LocalLimiter's order --
+/// unpriced, key concurrency, key rpm, environment rpm, key tpm, environment tpm, environment
+/// monthly_tokens, org monthly_tokens, environment spend, org spend -- and holds the worst case in
+/// all scopes or changes nothing), a second settles, a third adds what was decided locally while
+/// Redis was away. Window and month ids come from the injected Clock (so replicas must agree on
+/// wall time; tests drive it). Counters expire: minute windows after
 /// 2 minutes, months after 32 days, reservations and concurrency slots after reservation_ttl.
 /// Keys: <prefix>k:<key_id>:{conc,rpm:<minute>,tpm:<minute>}, <prefix>e:<env_id>:{rpm:<minute>,
-/// tpm:<minute>,tok:<month>,spend:<month>}, <prefix>o:<org_id>:spend:<month>, <prefix>res:<id>.
+/// tpm:<minute>,tok:<month>,spend:<month>}, <prefix>o:<org_id>:{tok:<month>,spend:<month>},
+/// <prefix>res:<id>.
 /// A single Redis server (or a primary), not Redis Cluster.
 ///
 /// Budget and breaker: an admission waits at most redis_timeout on Redis. A timeout or error
@@ -57,13 +60,13 @@ struct RedisLimiterOptions {
 ///   fail_closed  every request is refused: Denial::kRate, scope "redis", limit_name
 ///                "unavailable", retry_after = the rest of the cooldown;
 ///   otherwise    a LocalLimiter decides with rpm, tpm and concurrency divided by `replicas`
-///                (at least 1), and monthly token quotas and spend caps get a local share:
-///                (remaining at the last Redis answer for that scope, or the whole limit when
-///                none was seen this month) / replicas, minus what was taken locally and not yet
-///                reconciled. Everything admitted locally (requests, tokens, spend, and the
-///                settle corrections) is added to the Redis counters of the same windows and
-///                months once Redis answers again (idempotently, in batches), so overshoot stays
-///                bounded by the local shares.
+///                (at least 1), and monthly token quotas (environment and org) and spend caps
+///                get a local share: (remaining at the last Redis answer for that scope, or the
+///                whole limit when none was seen this month) / replicas, minus what was taken
+///                locally and not yet reconciled. Everything admitted locally (requests, tokens,
+///                spend, and the settle corrections) is added to the Redis counters of the same
+///                windows and months once Redis answers again (idempotently, in batches), so
+///                overshoot stays bounded by the local shares.
 ///   A monthly share refusing a request that the local rates admitted gives back its tokens
 ///   and concurrency at once, but its request still counts in the local minute.
 ///

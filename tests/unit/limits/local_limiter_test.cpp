@@ -191,7 +191,7 @@ TEST_F(LocalLimiterTest, DenialOrderAndFields) {
   AdmissionRequest r = request_for("key_a", 1, 1);
   r.key = {.rpm = 3, .tpm = 30, .concurrency = 3};
   r.environment = {.rpm = 2, .tpm = 29, .monthly_tokens = 28, .monthly_spend_micros = 27};
-  r.org = {.monthly_spend_micros = 26};
+  r.org = {.monthly_tokens = 30, .monthly_spend_micros = 26};
 
   struct Expected {
     Denial denial;
@@ -207,6 +207,7 @@ TEST_F(LocalLimiterTest, DenialOrderAndFields) {
       {Denial::kRate, "key", "tpm", 30, minute_left()},
       {Denial::kRate, "environment", "tpm", 29, minute_left()},
       {Denial::kQuota, "environment", "monthly_tokens", 28, month_left()},
+      {Denial::kQuota, "org", "monthly_tokens", 30, month_left()},
       {Denial::kSpend, "environment", "monthly_spend", 27, month_left()},
       {Denial::kSpend, "org", "monthly_spend", 26, month_left()},
   };
@@ -227,6 +228,7 @@ TEST_F(LocalLimiterTest, DenialOrderAndFields) {
     if (which == "key.tpm") r.key.tpm = 0;
     if (which == "environment.tpm") r.environment.tpm = 0;
     if (which == "environment.monthly_tokens") r.environment.monthly_tokens = 0;
+    if (which == "org.monthly_tokens") r.org.monthly_tokens = 0;
     if (which == "environment.monthly_spend") r.environment.monthly_spend_micros = 0;
     if (which == "org.monthly_spend") r.org.monthly_spend_micros = 0;
   }
@@ -343,6 +345,115 @@ TEST_F(LocalLimiterTest, ReservationFromAnEndedWindowDoesNotTouchTheNewOne) {
   EXPECT_FALSE(admit(r).admitted);
 }
 
+TEST_F(LocalLimiterTest, OrgMonthlyTokensAreSharedByTheOrgsEnvironments) {
+  AdmissionRequest a = request_for("key_a", 600);
+  a.org.monthly_tokens = 1000;
+  AdmissionRequest b = a;
+  b.key_id = "key_b";
+  b.environment_id = "env_b";
+  b.tokens = 400;
+
+  Admission first = admit(a);
+  ASSERT_TRUE(first.admitted);
+  Admission second = admit(b);
+  ASSERT_TRUE(second.admitted) << "600 + 400 fits the org's 1000 exactly";
+  b.tokens = 1;
+  Admission denied = admit(b);
+  ASSERT_FALSE(denied.admitted);
+  EXPECT_EQ(denied.denial, Denial::kQuota);
+  EXPECT_EQ(denied.scope, "org");
+  EXPECT_EQ(denied.limit_name, "monthly_tokens");
+  EXPECT_EQ(denied.limit_value, 1000);
+  EXPECT_EQ(denied.retry_after, month_left());
+  EXPECT_TRUE(denied.reservation.empty());
+  EXPECT_FALSE(denied.headers.present) << "no rate limit applies";
+
+  AdmissionRequest other_org = b;
+  other_org.org_id = "org_b";
+  other_org.tokens = 1000;
+  EXPECT_TRUE(admit(other_org).admitted) << "the quota is per org";
+
+  // The environment's own quota is checked first, then the org's.
+  a.tokens = 1;
+  a.environment.monthly_tokens = 600;
+  Admission env_first = admit(a);
+  EXPECT_EQ(env_first.scope, "environment");
+  EXPECT_EQ(env_first.limit_name, "monthly_tokens");
+  a.environment.monthly_tokens = 601;
+  Admission then_org = admit(a);
+  EXPECT_EQ(then_org.scope, "org");
+  EXPECT_EQ(then_org.limit_name, "monthly_tokens");
+}
+
+TEST_F(LocalLimiterTest, OrgMonthlyTokensHoldTheWorstCaseAndSettleToActuals) {
+  AdmissionRequest r = request_for("key_a", 600);
+  r.org.monthly_tokens = 1000;
+  Admission held = admit(r);
+  ASSERT_TRUE(held.admitted);
+  r.tokens = 401;
+  EXPECT_FALSE(admit(r).admitted) << "600 held + 401 asked > 1000";
+
+  limiter_.settle(held.reservation, {200, 0});  // 400 of the 600 held come back
+  r.tokens = 801;
+  Admission over = admit(r);
+  EXPECT_FALSE(over.admitted);
+  EXPECT_EQ(over.scope, "org");
+  r.tokens = 800;
+  Admission refill = admit(r);
+  ASSERT_TRUE(refill.admitted) << "200 used + 800 fits 1000 exactly";
+  limiter_.settle(refill.reservation, {900, 0});  // ran 100 over its estimate: counted
+  r.tokens = 0;
+  Admission overrun = admit(r);
+  EXPECT_FALSE(overrun.admitted) << "1100 used of 1000: not even 0 more fits";
+  EXPECT_EQ(overrun.scope, "org");
+
+  // A settlement far below the hold leaves the counter at 0, never below: a negative counter
+  // would let more than the quota in afterwards.
+  AdmissionRequest z = request_for("key_z", 50);
+  z.org_id = "org_z";
+  z.org.monthly_tokens = 50;
+  Admission held_z = admit(z);
+  ASSERT_TRUE(held_z.admitted);
+  limiter_.settle(held_z.reservation, {-500, 0});
+  z.tokens = 51;
+  EXPECT_FALSE(admit(z).admitted);
+  z.tokens = 50;
+  EXPECT_TRUE(admit(z).admitted);
+}
+
+TEST_F(LocalLimiterTest, OrgTokenUsageSurvivesSweepsUntilTheMonthEnds) {
+  AdmissionRequest r = request_for("key_a", 1000, 0);  // tokens only: the org has no spend
+  r.org.monthly_tokens = 1000;
+  Admission a = admit(r);
+  ASSERT_TRUE(a.admitted);
+  limiter_.settle(a.reservation, {1000, 0});
+
+  auto churn = [&] {  // admissions of an unrelated scope walk every shard and sweep it
+    for (int i = 0; i < 200; ++i) {
+      AdmissionRequest other = request_for("key_other");
+      other.environment_id = "env_other";
+      other.org_id = "org_other";
+      limiter_.settle(admit(other).reservation, {});
+    }
+  };
+  clock_.advance(2min);
+  churn();
+  AdmissionRequest sibling = r;  // an environment new to the limiter, of the same org
+  sibling.key_id = "key_b";
+  sibling.environment_id = "env_b";
+  sibling.tokens = 1;
+  Admission denied = admit(sibling);
+  EXPECT_FALSE(denied.admitted) << "the org's token usage was kept through the sweep";
+  EXPECT_EQ(denied.scope, "org");
+
+  clock_.advance(std::chrono::hours(24 * 31));  // a later month
+  churn();
+  churn();
+  EXPECT_EQ(limiter_.tracked_scopes(), 3u) << "key_other, env_other, org_other: org_a is forgotten";
+  sibling.tokens = 1000;
+  EXPECT_TRUE(admit(sibling).admitted);
+}
+
 class LocalLimiterMonthTest : public LocalLimiterTest {
  protected:
   LocalLimiterMonthTest() : LocalLimiterTest(milliseconds(utc_ms(2024, 1, 31, 23, 59, 59, 999))) {}
@@ -397,6 +508,34 @@ TEST_F(LocalLimiterMonthTest, SpendCapsResetAtTheMonthBoundary) {
   Admission again = admit(r);
   EXPECT_EQ(again.denial, Denial::kSpend);
   EXPECT_EQ(again.scope, "org") << "the org's February already holds 700 of 1300";
+}
+
+TEST_F(LocalLimiterMonthTest, OrgQuotaResetsAtTheMonthBoundary) {
+  AdmissionRequest r = request_for("key_a", 1000);
+  r.org.monthly_tokens = 1000;
+  Admission january = admit(r);
+  ASSERT_TRUE(january.admitted);
+  AdmissionRequest sibling = r;
+  sibling.environment_id = "env_b";
+  sibling.tokens = 1;
+  Admission denied = admit(sibling);
+  EXPECT_FALSE(denied.admitted);
+  EXPECT_EQ(denied.denial, Denial::kQuota);
+  EXPECT_EQ(denied.scope, "org");
+  EXPECT_EQ(denied.limit_name, "monthly_tokens");
+  EXPECT_EQ(denied.limit_value, 1000);
+  EXPECT_EQ(denied.retry_after, 1ms);
+
+  clock_.advance(1ms);  // 2024-02-01 00:00:00.000
+  sibling.tokens = 1000;
+  Admission february = admit(sibling);
+  EXPECT_TRUE(february.admitted);
+  limiter_.settle(january.reservation, {0, 0});  // January's correction stays in January
+  r.tokens = 1;
+  Admission full = admit(r);
+  EXPECT_FALSE(full.admitted);
+  EXPECT_EQ(full.scope, "org");
+  EXPECT_EQ(full.retry_after, milliseconds(29LL * 86'400'000)) << "leap February";
 }
 
 TEST_F(LocalLimiterTest, MemoryStaysBoundedOverManyWindowsAndKeys) {

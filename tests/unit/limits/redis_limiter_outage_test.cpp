@@ -229,6 +229,69 @@ TEST_F(RedisOutageTest, KilledRedisUsesMonthlySharesAndReconcilesIntoTheRestarte
   EXPECT_EQ(counter("e:env1:spend:" + month), 3 * 800);
 }
 
+// The org's monthly token quota without Redis: one local share of what Redis said remained,
+// drawn on by every environment of the org, and reconciled into the restarted server.
+TEST_F(RedisOutageTest, KilledRedisSharesTheOrgTokenQuotaAcrossItsEnvironments) {
+  RedisLimiter limiter(clock_, *client_, options());
+  AdmissionRequest env1 = request("key1", "env1", "org1");
+  env1.org.monthly_tokens = 10'000;
+  env1.tokens = 1'000;
+  AdmissionRequest env2 = env1;
+  env2.key_id = "key2";
+  env2.environment_id = "env2";
+  for (int i = 0; i < 4; ++i) {
+    Admission a = admit_sync(limiter, i % 2 == 0 ? env1 : env2);
+    ASSERT_TRUE(a.admitted && !a.degraded);
+    limiter.settle(a.reservation, Usage{1'000, 0});
+  }
+  ASSERT_EQ(call(*client_, {"PING"}).text, "PONG");
+
+  server_->kill();
+  // 6000 remained at the last answer; half of it (2 replicas) is this replica's: 3 requests of
+  // 1000 tokens, whichever of the org's environments asks.
+  std::vector<std::string> holds;
+  int admitted = 0;
+  for (int i = 0; i < 10; ++i) {
+    Admission a = admit_sync(limiter, i % 2 == 0 ? env1 : env2);
+    EXPECT_TRUE(a.degraded);
+    if (a.admitted) {
+      ++admitted;
+      holds.push_back(a.reservation);
+    } else {
+      EXPECT_EQ(a.denial, Denial::kQuota);
+      EXPECT_EQ(a.scope, "org");
+      EXPECT_EQ(a.limit_name, "monthly_tokens");
+      EXPECT_EQ(a.limit_value, 10'000);
+      EXPECT_EQ(a.retry_after, until_month_end(clock_.unix_millis()));
+      EXPECT_TRUE(a.reservation.empty());
+    }
+  }
+  EXPECT_EQ(admitted, 3);
+  // Settling lower gives the difference back to the local share: 3 x 200 = 600 tokens, less
+  // than one more request of 1000.
+  for (auto& r : holds) limiter.settle(r, Usage{800, 0});
+  holds.clear();
+  env1.tokens = 600;
+  Admission refill = admit_sync(limiter, env1);
+  EXPECT_TRUE(refill.degraded);
+  ASSERT_TRUE(refill.admitted) << "600 of the share came back and fit exactly";
+  limiter.settle(refill.reservation, Usage{600, 0});
+  env1.tokens = 1;
+  EXPECT_EQ(admit_sync(limiter, env1).scope, "org") << "the share is used up";
+
+  server_->start();  // empty: counters and scripts are gone
+  auto back = until_back(limiter, env1, holds);
+  EXPECT_LT(back, 2s);
+  for (auto& r : holds) limiter.settle(r, Usage{0, 0});  // admitted locally around the probe, if any
+  ASSERT_TRUE(eventually([&] { return limiter.pending_redis_work() == 0; }));
+  ASSERT_EQ(call(*client_, {"PING"}).text, "PONG");
+  const std::string month = std::to_string(month_window(clock_.unix_millis()));
+  // The restarted server knows the local usage (3 x 800 + 600); the request that found it back
+  // was settled at 0.
+  EXPECT_EQ(counter("o:org1:tok:" + month), 3 * 800 + 600);
+  EXPECT_EQ(counter("e:env1:tok:" + month) + counter("e:env2:tok:" + month), 3 * 800 + 600);
+}
+
 TEST_F(RedisOutageTest, FailClosedRefusesWhileRedisIsDown) {
   RedisLimiter limiter(clock_, *client_, options(/*fail_closed=*/true));
   AdmissionRequest req = request("key1", "env1", "org1");

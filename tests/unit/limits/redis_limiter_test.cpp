@@ -5,6 +5,7 @@
 #include <atomic>
 #include <future>
 #include <latch>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -150,6 +151,138 @@ TEST_F(RedisLimiterTest, ConcurrencyIsHeldUntilSettledAndSettleIsIdempotent) {
   EXPECT_FALSE(admit_sync(a, req).admitted);
 }
 
+// The org's monthly token quota, shared by two of its environments admitted through two replicas
+// at once: exactly the quota is held, every refusal names the org, and settling is exact.
+TEST_F(RedisLimiterTest, OrgMonthlyTokensAreSharedByEnvironmentsAcrossReplicas) {
+  RedisLimiter a(clock_, *client_, options());
+  RedisLimiter b(clock_, *client_, options());
+  AdmissionRequest env1 = request("key1", "env1", "org1");
+  env1.org.monthly_tokens = 2'000;
+  env1.tokens = 100;
+  AdmissionRequest env2 = env1;
+  env2.key_id = "key2";
+  env2.environment_id = "env2";
+
+  std::vector<std::pair<Limiter*, Admission>> results1, results2;
+  std::thread t1([&] { results1 = admit_concurrently({&a, &b}, env1, 32); });
+  std::thread t2([&] { results2 = admit_concurrently({&b, &a}, env2, 32); });
+  t1.join();
+  t2.join();
+  std::vector<std::pair<Limiter*, Admission>> admitted;
+  int from_env1 = 0;
+  for (auto* results : {&results1, &results2}) {
+    for (auto& [l, adm] : *results) {
+      EXPECT_FALSE(adm.degraded);
+      if (adm.admitted) {
+        admitted.emplace_back(l, adm);
+        if (results == &results1) ++from_env1;
+      } else {
+        EXPECT_EQ(adm.denial, Denial::kQuota);
+        EXPECT_EQ(adm.scope, "org");
+        EXPECT_EQ(adm.limit_name, "monthly_tokens");
+        EXPECT_EQ(adm.limit_value, 2'000);
+        EXPECT_GT(adm.retry_after, 0ms);
+        EXPECT_LE(adm.retry_after, until_month_end(clock_.unix_millis()));
+        EXPECT_TRUE(adm.reservation.empty());
+      }
+    }
+  }
+  ASSERT_EQ(admitted.size(), 20u);
+  const std::string month = std::to_string(month_window(clock_.unix_millis()));
+  EXPECT_EQ(counter("o:org1:tok:" + month), 2'000);
+  EXPECT_EQ(counter("e:env1:tok:" + month) + counter("e:env2:tok:" + month), 2'000);
+  EXPECT_EQ(counter("e:env1:tok:" + month), from_env1 * 100);
+  // The org's counter lives for the month (32 days), like the other monthly counters.
+  cache::Reply ttl = call(*client_, {"PTTL", prefix_ + "o:org1:tok:" + month});
+  ASSERT_EQ(ttl.kind, cache::Reply::Kind::kInteger);
+  EXPECT_GT(ttl.integer, 31LL * 86'400'000);
+  EXPECT_LE(ttl.integer, 32LL * 86'400'000);
+
+  for (auto& [l, adm] : admitted) l->settle(adm.reservation, Usage{70, 0});
+  for (auto& [l, adm] : admitted) l->settle(adm.reservation, Usage{70, 0});  // repeated: no-op
+  ASSERT_TRUE(cic::testing::eventually([&] { return counter("o:org1:tok:" + month) == 20 * 70; }));
+  EXPECT_EQ(counter("e:env1:tok:" + month) + counter("e:env2:tok:" + month), 20 * 70);
+
+  // 600 remain: six more fit, from either environment, whichever replica asks.
+  auto more = admit_concurrently({&a, &b}, env2, 64);
+  int second = 0;
+  for (auto& [l, adm] : more) second += adm.admitted ? 1 : 0;
+  EXPECT_EQ(second, 6);
+  EXPECT_EQ(counter("o:org1:tok:" + month), 2'000);
+  Admission last = admit_sync(a, env1);
+  EXPECT_EQ(last.scope, "org");
+  EXPECT_EQ(last.limit_name, "monthly_tokens");
+}
+
+// Worst case held on admit, moved by (actual - reserved) on settle, never below 0.
+TEST_F(RedisLimiterTest, OrgMonthlyTokensHoldTheWorstCaseAndSettleExactly) {
+  RedisLimiter limiter(clock_, *client_, options());
+  AdmissionRequest req = request("key1", "env1", "org1");
+  req.org.monthly_tokens = 1'000;
+  req.tokens = 600;
+  const std::string org_tokens = "o:org1:tok:" + std::to_string(month_window(clock_.unix_millis()));
+  Admission held = admit_sync(limiter, req);
+  ASSERT_TRUE(held.admitted);
+  EXPECT_EQ(counter(org_tokens), 600);
+  req.tokens = 401;
+  EXPECT_FALSE(admit_sync(limiter, req).admitted) << "600 held + 401 asked > 1000";
+
+  limiter.settle(held.reservation, Usage{200, 0});
+  ASSERT_TRUE(cic::testing::eventually([&] { return counter(org_tokens) == 200; }));
+  req.tokens = 801;
+  EXPECT_EQ(admit_sync(limiter, req).scope, "org");
+  req.tokens = 800;
+  Admission refill = admit_sync(limiter, req);
+  ASSERT_TRUE(refill.admitted) << "200 used + 800 fits 1000 exactly";
+  limiter.settle(refill.reservation, Usage{900, 0});
+  ASSERT_TRUE(cic::testing::eventually([&] { return counter(org_tokens) == 1'100; }));
+
+  // Someone resets the counter (an operator, or a restart losing it) while one is held: the
+  // settlement's correction stops at 0.
+  req.org.monthly_tokens = 0;
+  req.tokens = 500;
+  Admission open = admit_sync(limiter, req);
+  ASSERT_TRUE(open.admitted) << "usage is counted even above a lifted quota";
+  EXPECT_EQ(counter(org_tokens), 1'600);
+  ASSERT_EQ(call(*client_, {"SET", prefix_ + org_tokens, "100", "KEEPTTL"}).text, "OK");
+  limiter.settle(open.reservation, Usage{0, 0});
+  ASSERT_TRUE(cic::testing::eventually([&] { return counter(org_tokens) == 0; }));
+  cache::Reply raw = call(*client_, {"GET", prefix_ + org_tokens});
+  EXPECT_EQ(raw.text, "0");
+}
+
+TEST_F(RedisLimiterTest, OrgMonthlyTokensStartAgainEachUtcMonth) {
+  clock_.advance(until_month_end(clock_.unix_millis()) - 1ms);  // the month's last millisecond
+  RedisLimiter limiter(clock_, *client_, options());
+  AdmissionRequest req = request("key1", "env1", "org1");
+  req.org.monthly_tokens = 1'000;
+  req.tokens = 1'000;
+  const std::int64_t first_month = month_window(clock_.unix_millis());
+  Admission old_month = admit_sync(limiter, req);
+  ASSERT_TRUE(old_month.admitted);
+  AdmissionRequest sibling = req;
+  sibling.environment_id = "env2";
+  sibling.tokens = 1;
+  Admission denied = admit_sync(limiter, sibling);
+  EXPECT_EQ(denied.denial, Denial::kQuota);
+  EXPECT_EQ(denied.scope, "org");
+  EXPECT_EQ(denied.retry_after, 1ms);
+
+  clock_.advance(1ms);  // the first millisecond of the next month
+  ASSERT_EQ(month_window(clock_.unix_millis()), first_month + 1);
+  sibling.tokens = 1'000;
+  Admission new_month = admit_sync(limiter, sibling);
+  EXPECT_TRUE(new_month.admitted);
+  limiter.settle(old_month.reservation, Usage{0, 0});  // corrects the old month only
+  const std::string old_key = "o:org1:tok:" + std::to_string(first_month);
+  ASSERT_TRUE(cic::testing::eventually([&] { return counter(old_key) == 0; }));
+  EXPECT_EQ(counter("o:org1:tok:" + std::to_string(first_month + 1)), 1'000);
+  req.tokens = 1;
+  Admission full = admit_sync(limiter, req);
+  EXPECT_EQ(full.scope, "org");
+  EXPECT_EQ(full.retry_after, until_month_end(clock_.unix_millis()));
+}
+
 // Same sequence through LocalLimiter and RedisLimiter (one replica): same answers, field by field.
 TEST_F(RedisLimiterTest, AnswersLikeTheLocalLimiter) {
   RedisLimiterOptions o = options();
@@ -161,13 +294,17 @@ TEST_F(RedisLimiterTest, AnswersLikeTheLocalLimiter) {
   base.key = {5, 1'000, 3, 0, 0};
   base.environment = {8, 1'500, 0, 3'000, 50'000};
   base.org.monthly_spend_micros = 60'000;
+  base.org.monthly_tokens = 1'000;
   std::vector<std::pair<std::string, std::string>> held;  // redis, local
+  std::map<std::string, int> refusals;                    // scope.limit_name -> count
   for (int step = 0; step < 40; ++step) {
     AdmissionRequest req = base;
+    req.environment_id = step % 3 == 1 ? "e2" : "e";  // two environments share the org's quota
     req.tokens = 50 + (step * 37) % 400;
     req.cost_micros = req.tokens * 10;
     req.priced = step % 13 != 7;
     if (step % 11 == 5) req.key.concurrency = 1;
+    if (step % 7 == 2) req.environment.monthly_tokens = 400;  // the environment's quota answers first
     Admission r = admit_sync(redis, req);
     Admission l = local.admit_now(req);
     SCOPED_TRACE("step " + std::to_string(step));
@@ -183,6 +320,8 @@ TEST_F(RedisLimiterTest, AnswersLikeTheLocalLimiter) {
     EXPECT_EQ(r.headers.limit_tokens, l.headers.limit_tokens);
     EXPECT_EQ(r.headers.remaining_tokens, l.headers.remaining_tokens);
     EXPECT_EQ(r.headers.reset_requests, l.headers.reset_requests);
+    EXPECT_EQ(r.headers.reset_tokens, l.headers.reset_tokens);
+    if (!l.admitted) ++refusals[l.scope + "." + l.limit_name];
     if (r.admitted) held.emplace_back(r.reservation, l.reservation);
     if (held.size() >= 2 || step % 4 == 3) {
       for (auto& [rr, lr] : held) {
@@ -195,6 +334,9 @@ TEST_F(RedisLimiterTest, AnswersLikeTheLocalLimiter) {
     }
     clock_.advance(step % 10 == 9 ? 60s : 100ms);
   }
+  // The sequence reaches the org's token quota, and the environment's before it.
+  EXPECT_GT(refusals["org.monthly_tokens"], 0);
+  EXPECT_GT(refusals["environment.monthly_tokens"], 0);
 }
 
 }  // namespace
