@@ -251,9 +251,40 @@ python3 "$ROOT/bench/summarize.py" \
   --vm-hwm-kib "$VM_HWM" \
   --commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 
-# Micro-benchmarks of hot-path pieces (no network): what each adds to one request.
+# Micro-benchmarks of hot-path pieces: what each adds to one request. cic-bench-redis-limiter
+# needs a Redis: a private, memory-only redis-server on a free loopback port, stopped afterwards
+# (and by cleanup on any exit). Without redis-server the bench says it was skipped.
+REDIS_SERVER=${REDIS_SERVER:-$(command -v redis-server || true)}
+BENCH_REDIS_URL=""
+if [[ -n $REDIS_SERVER && -x $REDIS_SERVER ]]; then
+  read -r REDIS_PORT < <(free_ports 1)
+  if "$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+    --pidfile "$WORK/redis.pid" --logfile "$WORK/redis.log" --dir "$WORK" >/dev/null 2>&1 &&
+    wait_port "$REDIS_PORT"; then
+    for ((i = 0; i < 100; i++)); do [[ -s $WORK/redis.pid ]] && break; sleep 0.02; done
+    REDIS_PID=$(cat "$WORK/redis.pid" 2>/dev/null || true)
+    [[ -n $REDIS_PID ]] && PIDS+=("$REDIS_PID")
+    BENCH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+    log "redis-server pid ${REDIS_PID:-?} on port $REDIS_PORT (for cic-bench-redis-limiter)"
+  else
+    log "redis-server did not start: $(tail -n 3 "$WORK/redis.log" 2>/dev/null | tr '\n' ' ')"
+  fi
+else
+  log "redis-server not found: cic-bench-redis-limiter will be skipped"
+fi
+
 echo
-echo "hot-path micro-benchmarks (single operations, timed one by one):"
+echo "hot-path micro-benchmarks (single operations, timed one by one; the limiter ones also paced):"
 for micro in "$BUILD"/bin/cic-bench-*; do
-  [[ -x $micro ]] && "$micro"
+  [[ -x $micro ]] && CIC_BENCH_REDIS_URL=$BENCH_REDIS_URL "$micro"
 done
+
+if [[ -n ${REDIS_PID:-} ]]; then
+  kill "$REDIS_PID" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do kill -0 "$REDIS_PID" 2>/dev/null || break; sleep 0.05; done
+  if ! kill -0 "$REDIS_PID" 2>/dev/null; then  # gone: cleanup must not signal a reused pid
+    KEPT=()
+    for pid in "${PIDS[@]}"; do [[ $pid == "$REDIS_PID" ]] || KEPT+=("$pid"); done
+    PIDS=("${KEPT[@]}")
+  fi
+fi
