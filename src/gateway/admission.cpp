@@ -16,7 +16,7 @@ limits::AdmissionRequest admission_request(const auth::KeyIdentity& id, const Op
   a.org_id = id.org_id;
   a.key = {id.key_rpm, id.key_tpm, id.key_concurrency, 0, 0};
   a.environment = {id.env_rpm, id.env_tpm, id.env_concurrency, id.env_monthly_tokens, id.env_monthly_spend_micros};
-  a.org = {0, 0, 0, 0, id.org_monthly_spend_micros};
+  a.org = {0, 0, 0, id.org_monthly_tokens, id.org_monthly_spend_micros};
   // Worst case: the prompt as estimated plus every token the request may generate.
   std::int64_t output = 0;
   if (request.endpoint != Endpoint::kEmbeddings) output = request.max_tokens > 0 ? request.max_tokens : model.default_max_tokens;

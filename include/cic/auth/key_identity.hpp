@@ -24,6 +24,7 @@ struct KeyIdentity {
   std::int64_t env_rpm = 0, env_tpm = 0, env_concurrency = 0;
   std::int64_t env_monthly_tokens = 0, env_monthly_spend_micros = 0;
   std::int64_t org_monthly_spend_micros = 0;
+  std::int64_t org_monthly_tokens = 0;  // the plan's free monthly allowance (free plan), 0 = none
   std::optional<std::int64_t> expires_at;  // unix ms
 
   bool model_enabled(const std::string& model) const;
