@@ -5,31 +5,17 @@
 #include <cctype>
 
 #include "cic/auth/api_key.hpp"
+#include "cic/common/percent_decode.hpp"
 #include "handlers.hpp"
 
 namespace cic::admin {
 namespace detail {
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
+// Lenient on purpose: a malformed escape is kept as decoded so far and then fails to match.
 std::string decode(std::string_view in) {
   std::string out;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%' && i + 2 < in.size() && hex_value(in[i + 1]) >= 0 && hex_value(in[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2])));
-      i += 2;
-    } else if (in[i] == '+') {
-      out.push_back(' ');
-    } else {
-      out.push_back(in[i]);
-    }
-  }
+  percent_decode(in, out, /*plus_is_space=*/true);
   return out;
 }
 

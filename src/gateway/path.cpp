@@ -3,13 +3,6 @@
 namespace cic::gateway {
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // The part after "/v1/": which endpoint, or a model card.
 bool parse_v1_tail(std::string_view tail, ParsedPath& out) {
   if (tail == "chat/completions") {
@@ -33,23 +26,6 @@ bool parse_v1_tail(std::string_view tail, ParsedPath& out) {
 }
 
 }  // namespace
-
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  out.reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out.push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return true;
-}
 
 const char* ParsedPath::route_label() const {
   switch (kind) {

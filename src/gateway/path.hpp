@@ -2,6 +2,7 @@
 #include <string>
 #include <string_view>
 
+#include "cic/common/percent_decode.hpp"
 #include "openai_request.hpp"
 
 namespace cic::gateway {
@@ -27,7 +28,5 @@ struct ParsedPath {
 
 ParsedPath parse_api_path(std::string_view target);
 
-/// Decodes %XX escapes; returns false on a malformed escape.
-bool percent_decode(std::string_view in, std::string& out);
 
 }  // namespace cic::gateway
