@@ -102,8 +102,10 @@ Admission decide(const AdmissionRequest& r, const ScopeCounters& key, const Scop
     const std::int64_t tokens = asked_tokens(r);
     const std::int64_t cost = asked_cost(r);
     // The order in which denials are reported: the first limit the request does not fit in.
-    const std::array<Check, 9> checks{{
+    const std::array<Check, 10> checks{{
         {Denial::kConcurrency, "key", "concurrency", r.key.concurrency, key.in_flight, 1, kConcurrencyRetry},
+        {Denial::kConcurrency, "environment", "concurrency", r.environment.concurrency, env.in_flight, 1,
+         kConcurrencyRetry},
         {Denial::kRate, "key", "rpm", r.key.rpm, key.requests, 1, now.minute_left},
         {Denial::kRate, "environment", "rpm", r.environment.rpm, env.requests, 1, now.minute_left},
         {Denial::kRate, "key", "tpm", r.key.tpm, key.tokens, tokens, now.minute_left},

@@ -140,7 +140,8 @@ Admission LocalLimiter::admit_now(const AdmissionRequest& request) {
     env.month_spend += cost;
     org.month_tokens += tokens;
     org.month_spend += cost;
-    key.in_flight += 1;  // the key's concurrency, and what pins all three entries in memory
+    // The key's and the environment's concurrency, and what pins all three entries in memory.
+    key.in_flight += 1;
     env.in_flight += 1;
     org.in_flight += 1;
 

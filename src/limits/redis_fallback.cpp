@@ -57,6 +57,7 @@ Admission RedisFallback::admit(const AdmissionRequest& request, const ScopeKeys&
   shares.key.rpm = share(request.key.rpm);
   shares.key.tpm = share(request.key.tpm);
   shares.key.concurrency = share(request.key.concurrency);
+  shares.environment.concurrency = share(request.environment.concurrency);
   shares.environment.rpm = share(request.environment.rpm);
   shares.environment.tpm = share(request.environment.tpm);
   shares.environment.monthly_tokens = 0;  // the monthly shares below decide these
@@ -90,7 +91,7 @@ Admission RedisFallback::admit(const AdmissionRequest& request, const ScopeKeys&
                          a.headers);
   }
   if (refused.denial != Denial::kNone) {
-    local_.settle(a.reservation, Usage{0, 0});  // gives back tokens and the concurrency slot
+    local_.settle(a.reservation, Usage{0, 0});  // gives back tokens and the concurrency slots
     return refused;
   }
 

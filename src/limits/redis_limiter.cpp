@@ -16,7 +16,7 @@ constexpr std::int64_t kWindowTtlMs = 2 * kMinuteMillis;
 constexpr std::int64_t kMonthTtlMs = 32LL * 24 * 3600 * 1000;
 constexpr std::size_t kAdmitReplySize = 2 + kCheckCount;
 
-// The admit script's reply: status, failed check, the nine counters before this request.
+// The admit script's reply: status, failed check, the ten counters before this request.
 bool parse_admit(const cache::Reply& reply, std::array<std::int64_t, kAdmitReplySize>& out) {
   if (reply.kind != cache::Reply::Kind::kArray || reply.elements.size() != kAdmitReplySize) return false;
   for (std::size_t i = 0; i < kAdmitReplySize; ++i) {
@@ -78,6 +78,7 @@ void RedisLimiterCore::admit_in_redis(const AdmissionRequest& request, std::stri
                                 std::to_string(asked_cost(request)),
                                 request.priced ? "1" : "0",
                                 std::to_string(request.key.concurrency),
+                                std::to_string(request.environment.concurrency),
                                 std::to_string(request.key.rpm),
                                 std::to_string(request.environment.rpm),
                                 std::to_string(request.key.tpm),
@@ -116,14 +117,15 @@ void RedisLimiterCore::on_admit_reply(const AdmissionRequest& request, const std
   const std::int64_t* used = &r[2];
   ScopeCounters key, env, org;
   key.in_flight = used[0];
-  key.requests = used[1];
-  env.requests = used[2];
-  key.tokens = used[3];
-  env.tokens = used[4];
-  env.month_tokens = used[5];
-  org.month_tokens = used[6];
-  env.month_spend = used[7];
-  org.month_spend = used[8];
+  env.in_flight = used[1];
+  key.requests = used[2];
+  env.requests = used[3];
+  key.tokens = used[4];
+  env.tokens = used[5];
+  env.month_tokens = used[6];
+  org.month_tokens = used[7];
+  env.month_spend = used[8];
+  org.month_spend = used[9];
   const Instant instant{minute_window(now_ms), month_window(now_ms), until_minute_end(now_ms),
                         until_month_end(now_ms)};
   // The script decided; the same pure function as LocalLimiter words the answer (denial fields,
@@ -146,16 +148,16 @@ void RedisLimiterCore::on_admit_reply(const AdmissionRequest& request, const std
   const std::int64_t cost = admitted ? asked_cost(request) : 0;
   const std::int64_t month = instant.month;
   if (request.environment.monthly_tokens > 0) {
-    fallback_.remember_remaining(keys[kEnvTokens], month, request.environment.monthly_tokens - used[5] - tokens);
+    fallback_.remember_remaining(keys[kEnvTokens], month, request.environment.monthly_tokens - used[6] - tokens);
   }
   if (request.org.monthly_tokens > 0) {
-    fallback_.remember_remaining(keys[kOrgTokens], month, request.org.monthly_tokens - used[6] - tokens);
+    fallback_.remember_remaining(keys[kOrgTokens], month, request.org.monthly_tokens - used[7] - tokens);
   }
   if (request.environment.monthly_spend_micros > 0) {
-    fallback_.remember_remaining(keys[kEnvSpend], month, request.environment.monthly_spend_micros - used[7] - cost);
+    fallback_.remember_remaining(keys[kEnvSpend], month, request.environment.monthly_spend_micros - used[8] - cost);
   }
   if (request.org.monthly_spend_micros > 0) {
-    fallback_.remember_remaining(keys[kOrgSpend], month, request.org.monthly_spend_micros - used[8] - cost);
+    fallback_.remember_remaining(keys[kOrgSpend], month, request.org.monthly_spend_micros - used[9] - cost);
   }
   if (admitted) {
     a.reservation = "r:" + id;

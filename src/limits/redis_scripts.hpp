@@ -6,14 +6,14 @@
 namespace cic::limits::detail {
 
 /// Lua run by RedisLimiter. Keys of admit and settle, in this order (kKeyCount):
-///   res, key concurrency (sorted set of reservation ids, scored by admit time),
+///   res, key concurrency, env concurrency (sorted sets of reservation ids, scored by admit time),
 ///   key rpm, env rpm, key tpm, env tpm (minute windows), env tokens, org tokens, env spend,
-///   org spend (months). From key rpm on, the same order as the admit checks.
-inline constexpr std::size_t kKeyCount = 10;
+///   org spend (months). From key concurrency on, the same order as the admit checks.
+inline constexpr std::size_t kKeyCount = 11;
 enum KeyIndex : std::size_t {
-  kRes = 0, kKeyConc, kKeyRpm, kEnvRpm, kKeyTpm, kEnvTpm, kEnvTokens, kOrgTokens, kEnvSpend, kOrgSpend
+  kRes = 0, kKeyConc, kEnvConc, kKeyRpm, kEnvRpm, kKeyTpm, kEnvTpm, kEnvTokens, kOrgTokens, kEnvSpend, kOrgSpend
 };
-/// The admit script's checks after unpriced: key concurrency and one per counter key above.
+/// The admit script's checks after unpriced: one per key above after res.
 inline constexpr std::size_t kCheckCount = kKeyCount - 1;
 using ScopeKeys = std::array<std::string, kKeyCount>;
 
@@ -22,12 +22,13 @@ ScopeKeys scope_keys(const std::string& prefix, const std::string& reservation_i
                      const std::string& environment_id, const std::string& org_id, std::int64_t minute,
                      std::int64_t month);
 
-/// ARGV: id, now_ms, tokens, cost, priced(0|1), 9 limits (check order: key concurrency, key rpm,
-/// env rpm, key tpm, env tpm, env monthly tokens, org monthly tokens, env spend, org spend),
-/// window_ttl_ms, month_ttl_ms, reservation_ttl_ms.
-/// Returns {status, failed_check, used x9}: status 1 admitted, 0 denied, -1 the reservation id
-/// was already settled or cancelled (nothing done); failed_check 0 = unpriced, 1..9 = the check,
-/// 10 = none; used = the counters before this request, in check order.
+/// ARGV: id, now_ms, tokens, cost, priced(0|1), 10 limits (check order: key concurrency, env
+/// concurrency, key rpm, env rpm, key tpm, env tpm, env monthly tokens, org monthly tokens, env
+/// spend, org spend), window_ttl_ms, month_ttl_ms, reservation_ttl_ms.
+/// Returns {status, failed_check, used x10}: status 1 admitted, 0 denied, -1 the reservation id
+/// was already settled or cancelled (nothing done); failed_check 0 = unpriced, 1..10 = the check,
+/// 11 = none; used = the counters before this request, in check order (for the concurrency sets,
+/// the slots still open after expired ones were dropped).
 extern const char* const kAdmitScript;
 
 /// ARGV: id, actual_tokens, actual_cost, tombstone_ttl_ms. Returns 1 when settled now, 0 when

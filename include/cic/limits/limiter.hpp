@@ -22,8 +22,8 @@ struct AdmissionRequest {
   std::string environment_id;
   std::string org_id;
   ScopeLimits key;          // rpm, tpm, concurrency
-  ScopeLimits environment;  // rpm, tpm, monthly_tokens, monthly_spend_micros
-  ScopeLimits org;          // monthly_spend_micros
+  ScopeLimits environment;  // rpm, tpm, concurrency, monthly_tokens, monthly_spend_micros
+  ScopeLimits org;          // monthly_tokens, monthly_spend_micros
   std::int64_t tokens = 0;       // estimated prompt tokens + max_tokens (or the model default)
   std::int64_t cost_micros = 0;  // worst-case cost of `tokens` at the model's price
   bool priced = true;            // false: the model has no price (cannot pass a spend cap)

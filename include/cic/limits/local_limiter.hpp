@@ -23,7 +23,7 @@ struct ScopeCounters {
   std::int64_t month = -1;  // month id of `month_tokens` and `month_spend` (environments and orgs)
   std::int64_t month_tokens = 0;
   std::int64_t month_spend = 0;
-  std::int64_t in_flight = 0;  // open reservations: a key's concurrency; > 0 pins the entry
+  std::int64_t in_flight = 0;  // open reservations: a key's or environment's concurrency; > 0 pins the entry
 };
 
 }  // namespace detail
@@ -31,8 +31,8 @@ struct ScopeCounters {
 struct LocalLimiterOptions {
   /// Backstop for a reservation nobody settles (the gateway always settles, also on errors and cut
   /// streams; this only bounds the damage of a bug). Once a reservation is older than this, its
-  /// concurrency slot is released and its worst case stays counted as if it had been used; a later
-  /// settle of it is a no-op. Longer than any request the gateway lets run.
+  /// concurrency slots (key and environment) are released and its worst case stays counted as if
+  /// it had been used; a later settle of it is a no-op. Longer than any request the gateway lets run.
   std::chrono::minutes stale_reservation_after{60};
 };
 
@@ -43,7 +43,8 @@ struct LocalLimiterOptions {
 /// Scopes and what is counted in each (a limit of 0 means none; usage is counted regardless, so a
 /// limit raised mid-window or mid-month sees the usage so far):
 ///   key          rpm, tpm, concurrency
-///   environment  rpm, tpm, monthly_tokens, monthly_spend_micros
+///   environment  rpm, tpm, concurrency (in flight across all its keys), monthly_tokens,
+///                monthly_spend_micros
 ///   org          monthly_tokens, monthly_spend_micros (shared by every environment of the org;
 ///                monthly_tokens is the org's quota, e.g. a free plan's monthly free tokens)
 /// Rates use fixed one-minute windows, id = floor(unix_ms / 60000) of the Clock's wall time;
@@ -52,12 +53,14 @@ struct LocalLimiterOptions {
 ///
 /// admit: atomic across scopes. If the request fits every scope ("fits" = used + asked <= limit)
 /// it holds its worst case in all of them -- requests +1, tokens += request.tokens, spend +=
-/// request.cost_micros (the org's monthly tokens and spend included), key concurrency +1 -- and
-/// returns a reservation. Otherwise nothing changes and the first denial is returned in this order:
+/// request.cost_micros (the org's monthly tokens and spend included), key and environment
+/// concurrency +1 -- and returns a reservation. Otherwise nothing changes and the first denial is
+/// returned in this order:
 ///   unpriced   model without a price while the environment or the org has a spend cap
 ///              (Denial::kUnpriced, limit_name "monthly_spend", retry_after 0: waiting cannot help,
 ///              so it is reported before anything that would suggest waiting)
-///   key concurrency (kConcurrency, retry_after 1 s)
+///   key concurrency, environment concurrency (kConcurrency, limit_name "concurrency",
+///              retry_after 1 s)
 ///   key rpm, environment rpm, key tpm, environment tpm (kRate, retry_after = end of the minute;
 ///              also for a request asking more tokens than the whole tpm limit)
 ///   environment monthly_tokens, org monthly_tokens (kQuota, limit_name "monthly_tokens"),
@@ -69,10 +72,10 @@ struct LocalLimiterOptions {
 /// the time until the minute ends. Fields of a kind with no limit stay 0; `present` is false when
 /// neither rpm nor tpm applies.
 ///
-/// settle: releases the concurrency slot and moves the token and spend counters of the windows
-/// and months the reservation was counted in by (actual - reserved), never below 0, so they end
-/// up counting the real usage; windows that have ended since are left alone. An unknown, stale or
-/// already settled reservation is a no-op.
+/// settle: releases the concurrency slots (key and environment) and moves the token and spend
+/// counters of the windows and months the reservation was counted in by (actual - reserved),
+/// never below 0, so they end up counting the real usage; windows that have ended since are left
+/// alone. An unknown, stale or already settled reservation is a no-op.
 ///
 /// Memory: each scope keeps only its current minute and month. A key is forgotten once its minute
 /// has ended and nothing of it is in flight; an environment or org once its month has ended too

@@ -40,15 +40,18 @@ struct RedisLimiterOptions {
 /// local_limiter.hpp), counted in Redis so every replica enforces one set of limits.
 ///
 /// Redis: one Lua script admits across every scope atomically (checks in LocalLimiter's order --
-/// unpriced, key concurrency, key rpm, environment rpm, key tpm, environment tpm, environment
-/// monthly_tokens, org monthly_tokens, environment spend, org spend -- and holds the worst case in
-/// all scopes or changes nothing), a second settles, a third adds what was decided locally while
-/// Redis was away. Window and month ids come from the injected Clock (so replicas must agree on
-/// wall time; tests drive it). Counters expire: minute windows after
-/// 2 minutes, months after 32 days, reservations and concurrency slots after reservation_ttl.
-/// Keys: <prefix>k:<key_id>:{conc,rpm:<minute>,tpm:<minute>}, <prefix>e:<env_id>:{rpm:<minute>,
-/// tpm:<minute>,tok:<month>,spend:<month>}, <prefix>o:<org_id>:{tok:<month>,spend:<month>},
-/// <prefix>res:<id>.
+/// unpriced, key concurrency, environment concurrency, key rpm, environment rpm, key tpm,
+/// environment tpm, environment monthly_tokens, org monthly_tokens, environment spend, org spend
+/// -- and holds the worst case in all scopes or changes nothing), a second settles, a third adds
+/// what was decided locally while Redis was away. Window and month ids come from the injected
+/// Clock (so replicas must agree on wall time; tests drive it). Counters expire: minute windows
+/// after 2 minutes, months after 32 days, reservations and concurrency slots after
+/// reservation_ttl. The key's and the environment's concurrency are each a sorted set of the
+/// open reservation ids scored by admit time: settle removes the id from both, and a slot nobody
+/// settled is dropped from both once older than reservation_ttl.
+/// Keys: <prefix>k:<key_id>:{conc,rpm:<minute>,tpm:<minute>}, <prefix>e:<env_id>:{conc,
+/// rpm:<minute>,tpm:<minute>,tok:<month>,spend:<month>}, <prefix>o:<org_id>:{tok:<month>,
+/// spend:<month>}, <prefix>res:<id>.
 /// A single Redis server (or a primary), not Redis Cluster.
 ///
 /// Budget and breaker: an admission waits at most redis_timeout on Redis. A timeout or error
@@ -59,10 +62,11 @@ struct RedisLimiterOptions {
 /// Without Redis (Admission::degraded = true, on_fallback called):
 ///   fail_closed  every request is refused: Denial::kRate, scope "redis", limit_name
 ///                "unavailable", retry_after = the rest of the cooldown;
-///   otherwise    a LocalLimiter decides with rpm, tpm and concurrency divided by `replicas`
-///                (at least 1), and monthly token quotas (environment and org) and spend caps
-///                get a local share: (remaining at the last Redis answer for that scope, or the
-///                whole limit when none was seen this month) / replicas, minus what was taken
+///   otherwise    a LocalLimiter decides with rpm, tpm and concurrency (key and environment)
+///                divided by `replicas` (at least 1; the concurrency shares count the requests
+///                admitted locally), and monthly token quotas (environment and org) and spend
+///                caps get a local share: (remaining at the last Redis answer for that scope, or
+///                the whole limit when none was seen this month) / replicas, minus what was taken
 ///                locally and not yet reconciled. Everything admitted locally (requests, tokens,
 ///                spend, and the settle corrections) is added to the Redis counters of the same
 ///                windows and months once Redis answers again (idempotently, in batches), so

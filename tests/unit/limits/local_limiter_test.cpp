@@ -161,6 +161,57 @@ TEST_F(LocalLimiterTest, ConcurrencyCountsRequestsInFlight) {
   EXPECT_TRUE(admit(other).admitted) << "concurrency is per key";
 }
 
+TEST_F(LocalLimiterTest, EnvironmentConcurrencyIsSharedByItsKeys) {
+  AdmissionRequest a = request_for("key_a");
+  a.environment.concurrency = 3;
+  AdmissionRequest b = a;
+  b.key_id = "key_b";
+
+  Admission a1 = admit(a);
+  Admission b1 = admit(b);
+  Admission a2 = admit(a);
+  ASSERT_TRUE(a1.admitted && b1.admitted && a2.admitted);
+  for (const AdmissionRequest* r : {&a, &b}) {
+    Admission full = admit(*r);
+    ASSERT_FALSE(full.admitted) << r->key_id << ": 3 in flight across key_a and key_b";
+    EXPECT_EQ(full.denial, Denial::kConcurrency);
+    EXPECT_EQ(full.scope, "environment");
+    EXPECT_EQ(full.limit_name, "concurrency");
+    EXPECT_EQ(full.limit_value, 3);
+    EXPECT_EQ(full.retry_after, 1'000ms);
+    EXPECT_TRUE(full.reservation.empty());
+    EXPECT_FALSE(full.headers.present);
+  }
+  AdmissionRequest other_env = a;
+  other_env.key_id = "key_c";
+  other_env.environment_id = "env_b";
+  Admission elsewhere = admit(other_env);
+  EXPECT_TRUE(elsewhere.admitted) << "concurrency is per environment";
+
+  clock_.advance(5min);  // windows do not release in-flight requests
+  EXPECT_EQ(admit(b).denial, Denial::kConcurrency);
+  limiter_.settle(a1.reservation, {});
+  limiter_.settle(a1.reservation, {});  // repeated: frees nothing more
+  Admission b2 = admit(b);
+  EXPECT_TRUE(b2.admitted) << "key_a's settled slot is free for key_b";
+  EXPECT_EQ(admit(a).scope, "environment") << "only one slot was released";
+
+  // The key's own concurrency is checked first, then the environment's.
+  AdmissionRequest both = b;
+  both.key.concurrency = 2;
+  Admission key_first = admit(both);
+  EXPECT_EQ(key_first.scope, "key");
+  EXPECT_EQ(key_first.limit_name, "concurrency");
+  both.key.concurrency = 3;
+  Admission then_env = admit(both);
+  EXPECT_EQ(then_env.scope, "environment");
+  EXPECT_EQ(then_env.limit_name, "concurrency");
+
+  for (const Admission* h : {&b1, &a2, &b2}) limiter_.settle(h->reservation, {});
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(admit(i % 2 == 0 ? a : b).admitted) << i;
+  EXPECT_FALSE(admit(a).admitted);
+}
+
 TEST_F(LocalLimiterTest, SettleTwiceOrUnknownIsANoOp) {
   AdmissionRequest r = request_for("key_a", 100);
   r.key.tpm = 100;
@@ -190,7 +241,7 @@ TEST_F(LocalLimiterTest, DenialOrderAndFields) {
 
   AdmissionRequest r = request_for("key_a", 1, 1);
   r.key = {.rpm = 3, .tpm = 30, .concurrency = 3};
-  r.environment = {.rpm = 2, .tpm = 29, .monthly_tokens = 28, .monthly_spend_micros = 27};
+  r.environment = {.rpm = 2, .tpm = 29, .concurrency = 3, .monthly_tokens = 28, .monthly_spend_micros = 27};
   r.org = {.monthly_tokens = 30, .monthly_spend_micros = 26};
 
   struct Expected {
@@ -202,6 +253,7 @@ TEST_F(LocalLimiterTest, DenialOrderAndFields) {
   };
   const std::vector<Expected> order{
       {Denial::kConcurrency, "key", "concurrency", 3, 1'000ms},
+      {Denial::kConcurrency, "environment", "concurrency", 3, 1'000ms},
       {Denial::kRate, "key", "rpm", 3, minute_left()},
       {Denial::kRate, "environment", "rpm", 2, minute_left()},
       {Denial::kRate, "key", "tpm", 30, minute_left()},
@@ -223,6 +275,7 @@ TEST_F(LocalLimiterTest, DenialOrderAndFields) {
     // Lift the limit that refused, so the next one in line answers.
     const std::string which = std::string(e.scope) + "." + e.name;
     if (which == "key.concurrency") r.key.concurrency = 0;
+    if (which == "environment.concurrency") r.environment.concurrency = 0;
     if (which == "key.rpm") r.key.rpm = 0;
     if (which == "environment.rpm") r.environment.rpm = 0;
     if (which == "key.tpm") r.key.tpm = 0;
@@ -596,6 +649,29 @@ TEST_F(LocalLimiterTest, UnsettledReservationsAreReclaimedAfterAnHour) {
   EXPECT_TRUE(again.admitted) << "the stale slot was reclaimed";
   limiter_.settle(lost.reservation, {0, 0});  // too late: a no-op, no double release
   EXPECT_EQ(admit(r).denial, Denial::kConcurrency);
+}
+
+TEST_F(LocalLimiterTest, UnsettledReservationsGiveBackTheirEnvironmentSlotAfterAnHour) {
+  AdmissionRequest r = request_for("key_lost");
+  r.environment_id = "env_lost";
+  r.environment.concurrency = 1;
+  Admission lost = admit(r);
+  ASSERT_TRUE(lost.admitted);
+  AdmissionRequest sibling = r;
+  sibling.key_id = "key_sibling";
+
+  auto churn = [&] {  // admissions of other keys visit every reservation shard
+    for (int i = 0; i < 128; ++i) limiter_.settle(admit(request_for("key_other")).reservation, {});
+  };
+  clock_.advance(59min);
+  churn();
+  EXPECT_EQ(admit(sibling).scope, "environment") << "within the hour the slot is still held";
+  clock_.advance(2min);
+  churn();
+  Admission again = admit(sibling);
+  EXPECT_TRUE(again.admitted) << "the stale slot was reclaimed";
+  limiter_.settle(lost.reservation, {0, 0});  // too late: a no-op, no double release
+  EXPECT_EQ(admit(r).scope, "environment");
 }
 
 }  // namespace

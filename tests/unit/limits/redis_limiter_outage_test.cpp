@@ -292,6 +292,78 @@ TEST_F(RedisOutageTest, KilledRedisSharesTheOrgTokenQuotaAcrossItsEnvironments) 
   EXPECT_EQ(counter("e:env1:tok:" + month) + counter("e:env2:tok:" + month), 3 * 800 + 600);
 }
 
+// The environment's concurrency without Redis: a local share of limit / replicas (at least 1),
+// drawn on by every key of the environment, released by settle; Redis's own check is back with
+// the restarted server.
+TEST_F(RedisOutageTest, KilledRedisSharesTheEnvironmentConcurrencyAcrossItsKeys) {
+  RedisLimiter limiter(clock_, *client_, options());
+  AdmissionRequest key1 = request("key1", "env1", "org1");
+  key1.environment.concurrency = 4;
+  AdmissionRequest key2 = key1;
+  key2.key_id = "key2";
+  AdmissionRequest tiny = request("key3", "env3", "org1");
+  tiny.environment.concurrency = 1;  // 1 / 2 replicas: a share of 1, not 0 (= no limit)
+  Admission before = admit_sync(limiter, key1);
+  ASSERT_TRUE(before.admitted && !before.degraded);
+  limiter.settle(before.reservation, Usage{});
+  ASSERT_EQ(call(*client_, {"PING"}).text, "PONG");
+
+  server_->kill();
+  std::vector<std::string> holds;
+  for (int i = 0; i < 6; ++i) {
+    Admission a = admit_sync(limiter, i % 2 == 0 ? key1 : key2);
+    EXPECT_TRUE(a.degraded);
+    if (a.admitted) {
+      holds.push_back(a.reservation);
+    } else {
+      EXPECT_EQ(a.denial, Denial::kConcurrency);
+      EXPECT_EQ(a.scope, "environment");
+      EXPECT_EQ(a.limit_name, "concurrency");
+      EXPECT_EQ(a.limit_value, 2) << "4 / 2 replicas";
+      EXPECT_EQ(a.retry_after, 1s);
+      EXPECT_TRUE(a.reservation.empty());
+    }
+  }
+  EXPECT_EQ(holds.size(), 2u) << "one from each key fills the share";
+  limiter.settle(holds.front(), Usage{});
+  limiter.settle(holds.front(), Usage{});  // repeated: frees nothing more
+  holds.erase(holds.begin());
+  Admission refill = admit_sync(limiter, key2);
+  EXPECT_TRUE(refill.degraded);
+  ASSERT_TRUE(refill.admitted) << "the settled slot is free for the other key";
+  holds.push_back(refill.reservation);
+  EXPECT_EQ(admit_sync(limiter, key1).scope, "environment");
+
+  Admission tiny_first = admit_sync(limiter, tiny);
+  EXPECT_TRUE(tiny_first.admitted && tiny_first.degraded);
+  Admission tiny_second = admit_sync(limiter, tiny);
+  EXPECT_FALSE(tiny_second.admitted);
+  EXPECT_EQ(tiny_second.scope, "environment");
+  EXPECT_EQ(tiny_second.limit_value, 1);
+  limiter.settle(tiny_first.reservation, Usage{});
+  for (auto& r : holds) limiter.settle(r, Usage{});
+  holds.clear();
+
+  server_->start();  // empty: sets and scripts are gone
+  auto back = until_back(limiter, key1, holds);
+  EXPECT_LT(back, 2s);
+  for (auto& r : holds) limiter.settle(r, Usage{});
+  ASSERT_TRUE(eventually([&] { return limiter.pending_redis_work() == 0; }));
+  // Redis decides again, with the whole limit across the environment's keys.
+  std::vector<Admission> redis_holds;
+  for (int i = 0; i < 5; ++i) {
+    Admission a = admit_sync(limiter, i % 2 == 0 ? key1 : key2);
+    EXPECT_FALSE(a.degraded);
+    if (a.admitted) redis_holds.push_back(a);
+    else EXPECT_EQ(a.scope, "environment");
+  }
+  EXPECT_EQ(redis_holds.size(), 4u);
+  cache::Reply open = call(*probe_client_, {"ZCARD", "t:e:env1:conc"});
+  EXPECT_EQ(open.integer, 4);
+  for (auto& a : redis_holds) limiter.settle(a.reservation, Usage{});
+  ASSERT_TRUE(eventually([&] { return call(*probe_client_, {"ZCARD", "t:e:env1:conc"}).integer == 0; }));
+}
+
 TEST_F(RedisOutageTest, FailClosedRefusesWhileRedisIsDown) {
   RedisLimiter limiter(clock_, *client_, options(/*fail_closed=*/true));
   AdmissionRequest req = request("key1", "env1", "org1");

@@ -151,6 +151,118 @@ TEST_F(RedisLimiterTest, ConcurrencyIsHeldUntilSettledAndSettleIsIdempotent) {
   EXPECT_FALSE(admit_sync(a, req).admitted);
 }
 
+// The environment's concurrency, shared by two of its keys admitted through two replicas at once:
+// exactly the limit is in flight, every refusal names the environment, settling releases the
+// slot (once), and the environment's set of open reservations empties.
+TEST_F(RedisLimiterTest, EnvironmentConcurrencyIsSharedByKeysAcrossReplicas) {
+  RedisLimiter a(clock_, *client_, options());
+  RedisLimiter b(clock_, *client_, options());
+  AdmissionRequest key1 = request("key1", "env1", "org1");
+  key1.environment.concurrency = 5;
+  AdmissionRequest key2 = key1;
+  key2.key_id = "key2";
+
+  std::vector<std::pair<Limiter*, Admission>> results1, results2;
+  std::thread t1([&] { results1 = admit_concurrently({&a, &b}, key1, 16); });
+  std::thread t2([&] { results2 = admit_concurrently({&b, &a}, key2, 16); });
+  t1.join();
+  t2.join();
+  std::vector<std::pair<Limiter*, Admission>> admitted;
+  for (auto* results : {&results1, &results2}) {
+    for (auto& [l, adm] : *results) {
+      EXPECT_FALSE(adm.degraded);
+      if (adm.admitted) {
+        admitted.emplace_back(l, adm);
+      } else {
+        EXPECT_EQ(adm.denial, Denial::kConcurrency);
+        EXPECT_EQ(adm.scope, "environment");
+        EXPECT_EQ(adm.limit_name, "concurrency");
+        EXPECT_EQ(adm.limit_value, 5);
+        EXPECT_EQ(adm.retry_after, 1s);
+        EXPECT_TRUE(adm.reservation.empty());
+      }
+    }
+  }
+  ASSERT_EQ(admitted.size(), 5u);
+  auto open_slots = [&](const std::string& set) {
+    cache::Reply r = call(*client_, {"ZCARD", prefix_ + set});
+    return r.kind == cache::Reply::Kind::kInteger ? r.integer : -1;
+  };
+  EXPECT_EQ(open_slots("e:env1:conc"), 5);
+  EXPECT_EQ(open_slots("k:key1:conc") + open_slots("k:key2:conc"), 5);
+  // The set expires like the key's: after reservation_ttl without admissions.
+  cache::Reply ttl = call(*client_, {"PTTL", prefix_ + "e:env1:conc"});
+  ASSERT_EQ(ttl.kind, cache::Reply::Kind::kInteger);
+  EXPECT_GT(ttl.integer, 59LL * 60'000);
+  EXPECT_LE(ttl.integer, 60LL * 60'000);
+
+  AdmissionRequest other_env = key1;
+  other_env.key_id = "key3";
+  other_env.environment_id = "env2";
+  Admission elsewhere = admit_sync(a, other_env);
+  EXPECT_TRUE(elsewhere.admitted) << "concurrency is per environment";
+  a.settle(elsewhere.reservation, Usage{});
+
+  // One slot released (settled twice, through its replica; the other replica does not know it).
+  auto [l0, first] = admitted.front();
+  l0->settle(first.reservation, Usage{});
+  l0->settle(first.reservation, Usage{});
+  (l0 == &a ? static_cast<Limiter&>(b) : static_cast<Limiter&>(a)).settle(first.reservation, Usage{});
+  ASSERT_TRUE(cic::testing::eventually([&] { return open_slots("e:env1:conc") == 4; }));
+  Admission refill = admit_sync(b, key2);
+  ASSERT_TRUE(refill.admitted) << "key1's or key2's released slot is free for either key";
+  Admission full = admit_sync(a, key1);
+  EXPECT_EQ(full.scope, "environment") << "only one slot was released";
+  EXPECT_EQ(full.limit_name, "concurrency");
+
+  // The key's own concurrency is checked first, then the environment's.
+  AdmissionRequest both = key2;
+  both.key.concurrency = 1;
+  const std::int64_t key2_open = open_slots("k:key2:conc");
+  ASSERT_GE(key2_open, 1);
+  Admission key_first = admit_sync(a, both);
+  EXPECT_EQ(key_first.scope, "key");
+  EXPECT_EQ(key_first.limit_name, "concurrency");
+  both.key.concurrency = key2_open + 1;
+  Admission then_env = admit_sync(a, both);
+  EXPECT_EQ(then_env.scope, "environment");
+  EXPECT_EQ(then_env.limit_name, "concurrency");
+
+  admitted.erase(admitted.begin());
+  admitted.emplace_back(&b, refill);
+  for (auto& [l, adm] : admitted) l->settle(adm.reservation, Usage{});
+  ASSERT_TRUE(cic::testing::eventually([&] { return open_slots("e:env1:conc") == 0; }));
+  auto again = admit_concurrently({&a, &b}, key1, 16);
+  int second = 0;
+  for (auto& [l, adm] : again) second += adm.admitted ? 1 : 0;
+  EXPECT_EQ(second, 5);
+}
+
+// A slot nobody settled (its replica died) is dropped from the environment's set once older than
+// reservation_ttl, as from the key's; until then it counts.
+TEST_F(RedisLimiterTest, AbandonedEnvironmentSlotsExpireAfterTheReservationTtl) {
+  AdmissionRequest lost_req = request("key_lost", "env1", "org1");
+  lost_req.environment.concurrency = 1;
+  AdmissionRequest sibling = lost_req;
+  sibling.key_id = "key_sibling";
+  {
+    RedisLimiter dying(clock_, *client_, options());
+    Admission lost = admit_sync(dying, lost_req);
+    ASSERT_TRUE(lost.admitted);
+  }  // never settled
+  RedisLimiter alive(clock_, *client_, options());
+  clock_.advance(59min);
+  Admission held = admit_sync(alive, sibling);
+  EXPECT_FALSE(held.admitted) << "within the reservation TTL the slot is still held";
+  EXPECT_EQ(held.scope, "environment");
+  clock_.advance(2min);
+  Admission again = admit_sync(alive, sibling);
+  EXPECT_TRUE(again.admitted) << "the abandoned slot expired";
+  EXPECT_FALSE(admit_sync(alive, lost_req).admitted) << "one slot: the new admission holds it";
+  cache::Reply open = call(*client_, {"ZCARD", prefix_ + "e:env1:conc"});
+  EXPECT_EQ(open.integer, 1);
+}
+
 // The org's monthly token quota, shared by two of its environments admitted through two replicas
 // at once: exactly the quota is held, every refusal names the org, and settling is exact.
 TEST_F(RedisLimiterTest, OrgMonthlyTokensAreSharedByEnvironmentsAcrossReplicas) {
@@ -300,6 +412,8 @@ TEST_F(RedisLimiterTest, AnswersLikeTheLocalLimiter) {
   for (int step = 0; step < 40; ++step) {
     AdmissionRequest req = base;
     req.environment_id = step % 3 == 1 ? "e2" : "e";  // two environments share the org's quota
+    if (step % 4 == 2) req.key_id = "k2";               // two keys share the environment's slots
+    if (step % 5 == 3) req.environment.concurrency = 1;  // the environment's concurrency answers
     req.tokens = 50 + (step * 37) % 400;
     req.cost_micros = req.tokens * 10;
     req.priced = step % 13 != 7;
@@ -337,6 +451,7 @@ TEST_F(RedisLimiterTest, AnswersLikeTheLocalLimiter) {
   // The sequence reaches the org's token quota, and the environment's before it.
   EXPECT_GT(refusals["org.monthly_tokens"], 0);
   EXPECT_GT(refusals["environment.monthly_tokens"], 0);
+  EXPECT_GT(refusals["environment.concurrency"], 0);
 }
 
 }  // namespace
