@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <thread>
 
@@ -75,7 +76,16 @@ class SharedLimiter final : public limits::Limiter {
  public:
   SharedLimiter(const config::LimitsConfig& cfg, const Clock& clock, prometheus::Counter& fallbacks)
       : client_(cache::RedisClientOptions{cfg.redis_url}),
-        limiter_(clock, client_, options(cfg, fallbacks)) {}
+        limiter_(clock, client_, options(cfg, fallbacks)) {
+    // Connect before the first request: a connection opened by the first burst would time out
+    // its first admissions and start this replica on local shares for no reason.
+    auto answered = std::make_shared<std::promise<bool>>();
+    auto ready = answered->get_future();
+    client_.command({"PING"}, std::chrono::seconds(2), [answered](cache::Reply reply) { answered->set_value(!reply.is_error()); });
+    if (ready.wait_for(std::chrono::seconds(3)) != std::future_status::ready || !ready.get()) {
+      spdlog::warn("limits: Redis at {} does not answer yet; deciding on local shares until it does", cfg.redis_url);
+    }
+  }
   void admit(const limits::AdmissionRequest& request, std::function<void(limits::Admission)> done) override {
     limiter_.admit(request, std::move(done));
   }

@@ -256,6 +256,7 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
   bool upstream_ok = true;
   auto first_token = deps_.clock.now();
   bool seen_token = false;
+  bool delivered = false;
   std::string out;
   std::array<char, 16 * 1024> buffer;
   // Parse everything each socket read brought, then write it to the client in one go: one write
@@ -281,6 +282,9 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
     if (watch.gone()) client_ok = false;
     if (!out.empty()) {
       if (client_ok) client_ok = co_await channel.send_chunk(out);
+      // The client has the whole answer once [DONE] is written, whatever happens to the
+      // connection afterwards (a client may well close it right away).
+      if (client_ok && filter.saw_done()) delivered = true;
       out.clear();
     }
     if (pec) {
@@ -316,7 +320,7 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
     metrics.upstream(node.id, "client_gone").Increment();
   }
   if (upstream_ok && client_ok && parser.is_done() && parser.keep_alive()) deps_.upstream.release(node, std::move(conn));
-  record_usage(filter.usage(), !client_ok || !upstream_ok, seen_token ? first_token : deps_.clock.now());
+  record_usage(filter.usage(), !delivered && (!client_ok || !upstream_ok), seen_token ? first_token : deps_.clock.now());
   co_return Attempt::answered();
 }
 

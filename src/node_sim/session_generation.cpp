@@ -88,6 +88,7 @@ asio::awaitable<bool> Session::handle_generation(Request& request, Route route) 
       append_text_completion(body_, identity(), plans_, gen_.prompt_tokens_total, gen_.stops);
     }
     progress.finished = co_await write_body_only(200, kJson);
+    if (progress.finished) progress.sent = progress.generated;
     finish(progress);
     if (progress.finished) note_emitted(progress.planned);
     co_return progress.finished && keep_alive_;
@@ -167,7 +168,7 @@ void Session::finish(Progress& progress) {
   }
   metrics.generation_tokens.fetch_add(progress.generated, std::memory_order_relaxed);
   ctx_.counters.completion_tokens_total.fetch_add(progress.generated, std::memory_order_relaxed);
-  record_->completion_tokens.store(progress.generated, std::memory_order_relaxed);
+  record_->completion_tokens.store(progress.sent, std::memory_order_relaxed);
   if (progress.finished) {
     for (const GenerationPlan& plan : plans_) {
       metrics.success[static_cast<int>(plan.finish_reason)].fetch_add(1, std::memory_order_relaxed);
@@ -192,7 +193,13 @@ void Session::note_generated(Progress& progress) {
     progress.has_first_token = true;
   }
   ++progress.generated;
-  record_->completion_tokens.store(progress.generated, std::memory_order_relaxed);
+}
+
+// /sim/requests reports tokens that were written, not merely generated: a token generated just
+// before the client left never reached it, and a gateway billing from the stream cannot see it.
+void Session::note_sent(Progress& progress) {
+  progress.sent = progress.generated;
+  record_->completion_tokens.store(progress.sent, std::memory_order_relaxed);
 }
 
 // Counts tokens that reached the socket, for --die-after-tokens.
@@ -262,6 +269,7 @@ asio::awaitable<bool> Session::stream_plans(Progress& progress, Clock::time_poin
       chunks_.append_piece(out_, index, plan.piece(i), i + 1);
       if (per_token) {
         if (!co_await flush()) co_return false;
+        note_sent(progress);
         note_emitted(1);
       }
     }
@@ -271,6 +279,7 @@ asio::awaitable<bool> Session::stream_plans(Progress& progress, Clock::time_poin
   StreamChunkBuilder::append_done(out_);
   append_last_chunk(out_);
   if (!co_await flush()) co_return false;
+  note_sent(progress);
   if (!per_token) note_emitted(progress.generated);
   co_return true;
 }
@@ -294,6 +303,7 @@ asio::awaitable<bool> Session::answer_after_delays(Progress& progress, Clock::ti
     append_text_completion(body_, identity(), plans_, gen_.prompt_tokens_total, gen_.stops);
   }
   if (!co_await write_body_only(200, kJson)) co_return false;
+  note_sent(progress);
   note_emitted(progress.planned);
   co_return true;
 }

@@ -46,6 +46,7 @@ struct Progress {
   std::uint64_t ticket = 0;
   std::uint32_t planned = 0;    // tokens the plans hold
   std::uint32_t generated = 0;  // tokens produced so far
+  std::uint32_t sent = 0;       // tokens whose bytes reached the socket (what a client can count)
   bool queued = false;
   bool admitted = false;
   bool has_first_token = false;
@@ -82,6 +83,8 @@ class Session {
   void admit(Progress& progress);
   void finish(Progress& progress);
   void note_generated(Progress& progress);
+  /// Everything generated so far has been written: publish it as the request's count.
+  void note_sent(Progress& progress);
   void note_emitted(std::uint64_t tokens);
   ResponseIdentity identity() const;
 
