@@ -97,7 +97,7 @@ struct UpstreamConfig {
   milliseconds first_byte_timeout{60'000};   // request sent -> response headers
   milliseconds stream_idle_timeout{60'000};  // gap between two chunks of a stream
   milliseconds request_timeout{600'000};     // whole non-streaming response
-  std::size_t max_idle_connections_per_node = 128;
+  std::size_t max_idle_connections_per_node = 512;  // per node and per loop thread
   std::size_t max_response_bytes = 64 * 1024 * 1024;
   unsigned max_attempts = 3;  // first try + retries on another node, before any byte is sent
 };
