@@ -1,5 +1,6 @@
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,7 +26,40 @@ struct NodeLoad {
   std::atomic<std::uint64_t> failures{0};
   /// Until this steady-clock time (ns since epoch) the node is ejected after connection failures.
   std::atomic<std::int64_t> ejected_until_ns{0};
+
+  /// Exponentially weighted moving average of the node's request latency in microseconds, updated
+  /// by record_latency(); 0 means no sample yet. Read by the latency_weighted strategy.
+  std::atomic<std::int64_t> ewma_latency_us{0};
+  /// Soft cap on concurrent requests for the cost_optimized strategy (a node is "full" once
+  /// in_flight reaches it). 0 = derive it from Node::capacity_tokens_per_sec (see
+  /// scheduler::soft_max_in_flight). Settable at runtime, e.g. from the engine's max_num_seqs.
+  std::atomic<std::int64_t> max_in_flight{0};
+
+  /// Engine-side gauges scraped from the node's /metrics (vLLM `vllm:num_requests_running`,
+  /// `vllm:num_requests_waiting`, `vllm:kv_cache_usage_perc` x 1000). They include traffic of other
+  /// gateways and lag by the scrape interval; in_flight is this gateway's live view. Read by the
+  /// load_aware strategy.
+  std::atomic<std::int64_t> requests_running{0};
+  std::atomic<std::int64_t> requests_waiting{0};
+  std::atomic<std::int64_t> kv_cache_usage_milli{0};  // 0..1000
 };
+
+/// Weight of a new sample in NodeLoad::ewma_latency_us: alpha = 1 / 2^kLatencyEwmaAlphaShift = 1/8
+/// (as TCP's smoothed RTT): a step change is ~66% absorbed after 8 samples, ~93% after 20.
+inline constexpr int kLatencyEwmaAlphaShift = 3;
+
+/// Folds one latency sample into `load.ewma_latency_us` (lock-free CAS loop; safe from any thread).
+/// The first sample is taken as is. Samples are clamped to >= 1 us so 0 keeps meaning "no sample".
+inline void record_latency(NodeLoad& load, std::chrono::microseconds latency) {
+  const std::int64_t sample = latency.count() < 1 ? 1 : latency.count();
+  std::int64_t current = load.ewma_latency_us.load(std::memory_order_relaxed);
+  std::int64_t next;
+  do {
+    next = current == 0 ? sample : current + ((sample - current) >> kLatencyEwmaAlphaShift);
+    if (next < 1) next = 1;
+  } while (!load.ewma_latency_us.compare_exchange_weak(current, next, std::memory_order_relaxed,
+                                                       std::memory_order_relaxed));
+}
 
 /// One model node, immutable once published in a snapshot (only `load` changes).
 struct Node {
