@@ -19,11 +19,13 @@ RouteDecision Router::route(const RouteRequest& request) const {
   decision.snapshot = registry_.snapshot();
   std::int64_t now_ns = clock_.now().time_since_epoch().count();
 
-  // Small fixed buffer: pools are rarely large and this runs on every request.
-  std::vector<const registry::Node*> candidates;
+  // One buffer per thread, reused: this runs on every request, and a pool can hold hundreds of
+  // nodes.
+  thread_local std::vector<const registry::Node*> candidates;
   auto try_region = [&](const std::string& region) {
     const auto& pool = decision.snapshot->pool(region, request.model);
     candidates.clear();
+    candidates.reserve(pool.size());
     for (const auto* node : pool) {
       if (eligible(*node, request, now_ns)) candidates.push_back(node);
     }
