@@ -63,6 +63,12 @@ std::string blocking_bootstrap(const config::Config& config, store::Store& store
     fresh.plan = b.plan;
     org = store.create_org(fresh);
     spdlog::info("bootstrap: created org '{}' ({})", org->name, org->id);
+  } else if (org->plan != b.plan) {
+    // The demo org follows the config's plan, so a changed dev config applies to existing data.
+    store::Org updated = *org;
+    updated.plan = b.plan;
+    if (auto saved = store.update_org(updated, nullptr)) org = saved;
+    spdlog::info("bootstrap: org '{}' is now on plan '{}'", org->name, org->plan);
   }
   auto env = store.find_environment(org->id, b.environment);
   if (!env) {
