@@ -57,7 +57,7 @@ std::vector<registry::Node> nodes_from_config(const config::Config& config) {
     node.endpoint = n.endpoint;
     node.models = n.models;
     node.spot = n.spot;
-    node.price_per_hour_micros = static_cast<std::int64_t>(n.price_per_hour * 1'000'000);
+    node.price_per_hour_micros = n.price_per_hour_micros();
     node.capacity_tokens_per_sec = n.capacity_tokens_per_sec;
     std::string error;
     if (!registry::parse_endpoint(n.endpoint, node.address, error)) {

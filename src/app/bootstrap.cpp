@@ -46,7 +46,7 @@ void blocking_sync_catalog(const config::Config& config, store::Store& store) {
     node.models = n.models;
     node.endpoint = n.endpoint;
     node.spot = n.spot;
-    node.price_per_hour_micros = static_cast<std::int64_t>(n.price_per_hour * 1'000'000);
+    node.price_per_hour_micros = n.price_per_hour_micros();
     node.capacity_tokens_per_sec = n.capacity_tokens_per_sec;
     node.state = "ready";
     store.upsert_node(node);

@@ -1,5 +1,6 @@
 #pragma once
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -147,6 +148,9 @@ struct NodeConfig {
   bool spot = false;
   double price_per_hour = 0;
   std::int64_t capacity_tokens_per_sec = 0;
+
+  /// price_per_hour in integer micro-dollars, rounded (0.17 is not exactly representable).
+  std::int64_t price_per_hour_micros() const { return std::llround(price_per_hour * 1'000'000.0); }
 };
 
 /// `bootstrap:` — on first start, create a demo org, environment and key (dev only).
