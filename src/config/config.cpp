@@ -94,6 +94,9 @@ Config parse_config(const std::string& yaml_text, const std::string& file_name, 
     detail::parse_nodes(root, config.nodes);
     detail::parse_plans(root, config.plans);
     detail::parse_limits(root, config.limits);
+    detail::parse_routing(root, config.routing);
+    detail::parse_health(root, config.health);
+    detail::parse_registry(root, config.registry);
     detail::parse_bootstrap(root, config.bootstrap);
     detail::parse_logging(root, config.logging);
   }

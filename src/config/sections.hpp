@@ -17,6 +17,10 @@ void parse_upstream(MapReader& root, UpstreamConfig& out);
 void parse_bootstrap(MapReader& root, BootstrapConfig& out);
 void parse_logging(MapReader& root, LoggingConfig& out);
 void parse_limits(MapReader& root, LimitsConfig& out);
+// routing.cpp
+void parse_routing(MapReader& root, RoutingConfig& out);
+void parse_health(MapReader& root, HealthConfig& out);
+void parse_registry(MapReader& root, RegistryConfig& out);
 
 // Catalog parsers (catalog.cpp): the lists of regions, models and nodes.
 void parse_regions(MapReader& root, std::vector<RegionConfig>& out);

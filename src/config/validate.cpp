@@ -72,6 +72,20 @@ void check_nodes(const Config& config, Diagnostics& diag) {
   }
 }
 
+void check_routing_rules(const Config& config, Diagnostics& diag) {
+  for (std::size_t i = 0; i < config.routing.rules.size(); ++i) {
+    const RoutingRule& rule = config.routing.rules[i];
+    const std::string path = index_path("routing.rules", i);
+    if (!rule.region.empty() && !config.find_region(rule.region)) {
+      diag.add(path + ".region", "unknown region \"" + rule.region +
+                                     "\" (configured regions: " + names_of(config.regions) + ")");
+    }
+    if (!rule.model.empty() && !config.find_model(rule.model)) {
+      diag.add(path + ".model", "unknown model \"" + rule.model + "\" (not in the models catalog)");
+    }
+  }
+}
+
 void check_bootstrap(const Config& config, Diagnostics& diag) {
   const BootstrapConfig& bootstrap = config.bootstrap;
   if (!bootstrap.enabled) return;
@@ -112,6 +126,7 @@ void validate_references(const Config& config, Diagnostics& diag) {
   check_unique(config.plans, &PlanConfig::name, "plans", "name", diag);
   check_region_refs(config, diag);
   check_nodes(config, diag);
+  check_routing_rules(config, diag);
   check_bootstrap(config, diag);
 
   const ListenAddress& api = config.server.listen;

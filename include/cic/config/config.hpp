@@ -103,6 +103,66 @@ struct UpstreamConfig {
   unsigned max_attempts = 3;  // first try + retries on another node, before any byte is sent
 };
 
+/// `routing:` rule — the strategy of the pools it matches. An empty region or model matches any.
+struct RoutingRule {
+  std::string region;
+  std::string model;
+  std::string strategy;
+};
+
+/// `routing:` — how a node is chosen within a region's pool, and how failed attempts are retried.
+struct RoutingConfig {
+  /// Strategy of pools no rule matches: round_robin, least_connections, latency_weighted,
+  /// cost_optimized, load_aware or prefix_affinity.
+  std::string default_strategy = "load_aware";
+  /// First matching rule wins.
+  std::vector<RoutingRule> rules;
+  /// Retries in progress may be at most this share of the requests in flight (Envoy's retry budget).
+  double retry_budget_ratio = 0.2;
+  /// ... but this many concurrent retries are always allowed (a lone request may still retry).
+  unsigned min_retry_concurrency = 3;
+  /// Pause before retry k (1, 2, ...): uniformly random in [0, min(base x 2^(k-1), max)] ("full jitter").
+  milliseconds retry_backoff_base{25};
+  milliseconds retry_backoff_max{250};
+  /// Retry-After (seconds, rounded up) of a 503 when no node can take a request.
+  milliseconds no_capacity_retry_after{5'000};
+
+  /// The strategy for the pool of `model` in `region`.
+  const std::string& strategy_for(const std::string& region, const std::string& model) const;
+};
+
+/// Every strategy name the routing section accepts (kept equal to scheduler::strategy_names()).
+const std::vector<std::string>& routing_strategy_names();
+
+/// `health:` — active probes of every node, and passive ejection from real traffic.
+struct HealthConfig {
+  milliseconds interval{5'000};             // liveness: GET /health on every node
+  milliseconds timeout{2'000};              // of one probe (connect + answer)
+  milliseconds readiness_interval{60'000};  // readiness: a one-token inference, also on join
+  milliseconds metrics_interval{5'000};     // scrape of the node's /metrics; 0 = off
+  unsigned unhealthy_threshold = 1;         // failed liveness probes in a row that take a node out
+  unsigned healthy_threshold = 1;           // good probes in a row that bring it back
+  /// Passive: this many failed requests in a row eject a node for a backoff period
+  /// (eject_base x 2^k, at most eject_max), never more than max_ejected_share of a pool at once.
+  unsigned consecutive_failures = 3;
+  milliseconds eject_base{5'000};
+  milliseconds eject_max{60'000};
+  double max_ejected_share = 0.5;
+};
+
+/// `registry:` — nodes added over the admin API and by node agents.
+struct RegistryConfig {
+  /// Endpoints on loopback (127/8, ::1, localhost) / private networks (10/8, 172.16/12,
+  /// 192.168/16, 100.64/10, fc00::/7) may be registered. Off by default: the node table must not
+  /// become a relay into the operator's own network. Nodes in this file are trusted as written.
+  bool allow_loopback_endpoints = false;
+  bool allow_private_endpoints = false;
+  /// An agent-registered node that has not sent a heartbeat for this long is marked dead.
+  milliseconds heartbeat_timeout{30'000};
+  /// How long a drained or dead node stays listed before it is forgotten; 0 = until deleted.
+  milliseconds forget_after{0};
+};
+
 /// `regions:` entry.
 struct RegionConfig {
   std::string name;                   // india, usa, europe, apac, ...
@@ -183,6 +243,9 @@ struct Config {
   std::vector<NodeConfig> nodes;
   std::vector<PlanConfig> plans;
   LimitsConfig limits;
+  RoutingConfig routing;
+  HealthConfig health;
+  RegistryConfig registry;
   BootstrapConfig bootstrap;
   LoggingConfig logging;
 
