@@ -74,7 +74,13 @@ struct Node {
   std::int64_t price_per_hour_micros = 0;
   std::int64_t capacity_tokens_per_sec = 0;
   NodeState state = NodeState::kReady;
+  /// The last active probes passed (liveness, and readiness once ready). A ready node that fails
+  /// them stays `ready` in the table but leaves the pools until it passes again.
+  bool healthy = true;
   std::shared_ptr<NodeLoad> load = std::make_shared<NodeLoad>();
+
+  /// May take new requests: ready and healthy. Snapshot pools hold only routable nodes.
+  bool routable() const { return state == NodeState::kReady && healthy; }
 
   bool serves(const std::string& model) const;
 };
