@@ -1,4 +1,4 @@
-// Models, nodes and key touches in PostgreSQL, and the statements prepared on every connection.
+// Models and key touches in PostgreSQL (nodes: postgres_nodes.cpp), and the statements prepared on every connection.
 #include "postgres_store.hpp"
 
 #include <algorithm>
@@ -27,20 +27,7 @@ void PostgresStore::prepare_statements(pqxx::connection& c) {
             " family = excluded.family, kind = excluded.kind,"
             " context_length = excluded.context_length");
   c.prepare("list_models", "SELECT id, family, kind, context_length FROM models ORDER BY id");
-  c.prepare("upsert_node",
-            "INSERT INTO nodes (id, provider, region, instance_type, models, endpoint, spot,"
-            " price_per_hour_micros, capacity_tokens_per_sec, state, updated_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO UPDATE SET"
-            " provider = excluded.provider, region = excluded.region,"
-            " instance_type = excluded.instance_type, models = excluded.models,"
-            " endpoint = excluded.endpoint, spot = excluded.spot,"
-            " price_per_hour_micros = excluded.price_per_hour_micros,"
-            " capacity_tokens_per_sec = excluded.capacity_tokens_per_sec,"
-            " state = excluded.state, updated_at = excluded.updated_at");
-  c.prepare("list_nodes",
-            "SELECT id, provider, region, instance_type, models::text, endpoint, spot,"
-            " price_per_hour_micros, capacity_tokens_per_sec, state, updated_at"
-            " FROM nodes ORDER BY id");
+  prepare_node_statements(c);
   c.prepare("list_usage",
             "SELECT request_id, org_id, environment_id, api_key_id, model, region, node_id,"
             " endpoint, prompt_tokens, completion_tokens, cached_tokens, latency_ms, ttft_ms,"
@@ -100,31 +87,6 @@ std::vector<Model> PostgresStore::list_models() {
     for (const auto& r : tx.exec_prepared("list_models")) {
       out.push_back(Model{r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
                           r[3].as<std::int64_t>()});
-    }
-    return out;
-  });
-}
-
-void PostgresStore::upsert_node(const Node& node) {
-  pool_.run([&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    tx.exec_prepared("upsert_node", node.id, node.provider, node.region, node.instance_type,
-                     to_json_list(node.models), node.endpoint, node.spot,
-                     node.price_per_hour_micros, node.capacity_tokens_per_sec, node.state,
-                     node.updated_at != 0 ? node.updated_at : now_unix_ms());
-  });
-}
-
-std::vector<Node> PostgresStore::list_nodes() {
-  return pool_.run([&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    std::vector<Node> out;
-    for (const auto& r : tx.exec_prepared("list_nodes")) {
-      out.push_back(Node{r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
-                         r[3].as<std::string>(), from_json_list(r[4].c_str()),
-                         r[5].as<std::string>(), r[6].as<bool>(), r[7].as<std::int64_t>(),
-                         r[8].as<std::int64_t>(), r[9].as<std::string>(),
-                         r[10].as<std::int64_t>()});
     }
     return out;
   });

@@ -54,7 +54,13 @@ class PostgresStore final : public Store {
   void upsert_model(const Model& model) override;
   std::vector<Model> list_models() override;
 
-  void upsert_node(const Node& node) override;
+  void upsert_node(const Node& node, const AuditEntry* audit) override;
+  std::optional<Node> find_node(std::string_view id) override;
+  std::optional<Node> find_node_by_token_hash(std::string_view hash) override;
+  bool delete_node(std::string_view id, const AuditEntry* audit) override;
+  bool update_node_state(std::string_view id, std::string_view state,
+                         std::int64_t eviction_deadline, std::int64_t now_ms,
+                         const AuditEntry* audit) override;
   std::vector<Node> list_nodes() override;
 
   std::size_t insert_usage(const std::vector<UsageRecord>& records) override;
@@ -67,6 +73,8 @@ class PostgresStore final : public Store {
   /// The hot lookups of postgres_tenancy.cpp and postgres_keys.cpp.
   static void prepare_tenancy_statements(pqxx::connection& conn);
   static void prepare_key_statements(pqxx::connection& conn);
+  /// The node reads and upsert of postgres_nodes.cpp.
+  static void prepare_node_statements(pqxx::connection& conn);
 
   PgPool pool_;
 };

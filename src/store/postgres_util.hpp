@@ -17,6 +17,10 @@ inline std::optional<std::int64_t> optional_int64(const pqxx::field& f) {
   return f.as<std::int64_t>();
 }
 
+/// The channel every node mutation is announced on (payload: the node id), so other replicas
+/// reload their node table. Separate from kInvalidateChannel: nodes never affect authentication.
+inline constexpr const char* kNodesChannel = "cic_nodes";
+
 /// Writes `audit` (when not null) inside `tx`, so it commits or rolls back with the change.
 inline void pg_write_audit(pqxx::transaction_base& tx, const AuditEntry* audit) {
   if (audit == nullptr) return;
@@ -32,6 +36,11 @@ inline void pg_write_audit(pqxx::transaction_base& tx, const AuditEntry* audit) 
 /// The payload ("<kind>:<id>") is informational; listeners invalidate everything.
 inline void pg_notify(pqxx::transaction_base& tx, const std::string& kind, const std::string& id) {
   tx.exec_params("SELECT pg_notify($1, $2)", std::string(kInvalidateChannel), kind + ":" + id);
+}
+
+/// NOTIFY cic_nodes inside `tx` (delivered on COMMIT, dropped on rollback).
+inline void pg_notify_nodes(pqxx::transaction_base& tx, const std::string& node_id) {
+  tx.exec_params("SELECT pg_notify($1, $2)", std::string(kNodesChannel), node_id);
 }
 
 }  // namespace cic::store

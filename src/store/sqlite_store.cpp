@@ -1,4 +1,4 @@
-// Models, nodes, key touches and usage records of the SQLite store. Every public method takes mu_
+// Models, key touches and usage records of the SQLite store (nodes: sqlite_nodes.cpp). Every public method takes mu_
 // for its whole duration, so a transaction never interleaves with another thread's statements on
 // the shared connection.
 #include "sqlite_store.hpp"
@@ -70,38 +70,6 @@ std::vector<Model> SqliteStore::list_models() {
   auto q = db_.query("SELECT id, family, kind, context_length FROM models ORDER BY id");
   std::vector<Model> out;
   while (q.step()) out.push_back(Model{q.text(0), q.text(1), q.text(2), q.int64(3)});
-  return out;
-}
-
-void SqliteStore::upsert_node(const Node& node) {
-  std::lock_guard lock(mu_);
-  db_.query("INSERT INTO nodes (id, provider, region, instance_type, models, endpoint, spot,"
-            " price_per_hour_micros, capacity_tokens_per_sec, state, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-            " provider = excluded.provider, region = excluded.region,"
-            " instance_type = excluded.instance_type, models = excluded.models,"
-            " endpoint = excluded.endpoint, spot = excluded.spot,"
-            " price_per_hour_micros = excluded.price_per_hour_micros,"
-            " capacity_tokens_per_sec = excluded.capacity_tokens_per_sec,"
-            " state = excluded.state, updated_at = excluded.updated_at")
-      .bind(1, node.id).bind(2, node.provider).bind(3, node.region).bind(4, node.instance_type)
-      .bind(5, to_json_list(node.models)).bind(6, node.endpoint)
-      .bind(7, std::int64_t{node.spot ? 1 : 0}).bind(8, node.price_per_hour_micros)
-      .bind(9, node.capacity_tokens_per_sec).bind(10, node.state)
-      .bind(11, node.updated_at != 0 ? node.updated_at : now_unix_ms()).run();
-}
-
-std::vector<Node> SqliteStore::list_nodes() {
-  std::lock_guard lock(mu_);
-  auto q = db_.query("SELECT id, provider, region, instance_type, models, endpoint, spot,"
-                     " price_per_hour_micros, capacity_tokens_per_sec, state, updated_at"
-                     " FROM nodes ORDER BY id");
-  std::vector<Node> out;
-  while (q.step()) {
-    out.push_back(Node{q.text(0), q.text(1), q.text(2), q.text(3), from_json_list(q.text(4)),
-                       q.text(5), q.int64(6) != 0, q.int64(7), q.int64(8), q.text(9),
-                       q.int64(10)});
-  }
   return out;
 }
 

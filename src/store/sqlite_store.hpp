@@ -57,7 +57,13 @@ class SqliteStore final : public Store {
   void upsert_model(const Model& model) override;
   std::vector<Model> list_models() override;
 
-  void upsert_node(const Node& node) override;
+  void upsert_node(const Node& node, const AuditEntry* audit) override;
+  std::optional<Node> find_node(std::string_view id) override;
+  std::optional<Node> find_node_by_token_hash(std::string_view hash) override;
+  bool delete_node(std::string_view id, const AuditEntry* audit) override;
+  bool update_node_state(std::string_view id, std::string_view state,
+                         std::int64_t eviction_deadline, std::int64_t now_ms,
+                         const AuditEntry* audit) override;
   std::vector<Node> list_nodes() override;
 
   std::size_t insert_usage(const std::vector<UsageRecord>& records) override;
@@ -74,6 +80,8 @@ class SqliteStore final : public Store {
   // Sets revoked_at on one key of `table` unless already revoked. 1 revoked now, 0 already
   // revoked, -1 not found.
   int revoke_key(const char* table, std::string_view key_id, std::int64_t now_ms);
+  // One node by a WHERE clause with one text parameter (?1).
+  std::optional<Node> node_where(const std::string& where, std::string_view a);
   // Writes `audit` (when not null) inside the caller's transaction.
   void write_audit(const AuditEntry* audit);
 

@@ -113,7 +113,11 @@ struct Node {
   std::int64_t price_per_hour_micros = 0;
   std::int64_t capacity_tokens_per_sec = 0;
   std::string state;  // launching | ready | draining | drained | dead
-  std::int64_t updated_at = 0;
+  std::int64_t updated_at = 0;  // 0 on upsert = now
+  std::string source = "config";  // config | admin | agent: who declared the node
+  std::string token_hash;  // hex HMAC of the node's registration token; "" = none. Unique if set
+  std::int64_t created_at = 0;  // first insert; 0 on upsert = now. Kept by later upserts
+  std::int64_t eviction_deadline = 0;  // unix ms when a draining node is removed; 0 = none
 };
 
 struct UsageRecord {

@@ -41,6 +41,10 @@ class Store {
   // Mutations that an admin call makes take its AuditEntry (nullptr for internal changes such as
   // bootstrap) and write it in the same transaction. On PostgreSQL, every change that can affect
   // authentication (orgs, environments, keys, admin keys) also sends NOTIFY cic_invalidate.
+  // Node mutations (upsert_node, and delete_node / update_node_state when the node existed)
+  // instead send NOTIFY cic_nodes (payload: the node id, informational) in their transaction, so
+  // other replicas reload the node table; they never send cic_invalidate. ChangeListener does not
+  // listen on cic_nodes: a replica that wants node changes LISTENs on that channel itself.
 
   virtual Org create_org(Org org, const AuditEntry* audit = nullptr) = 0;  // StoreConflict on name
   virtual std::optional<Org> find_org(std::string_view id_or_name) = 0;     // not deleted
@@ -85,7 +89,21 @@ class Store {
   virtual void upsert_model(const Model& model) = 0;
   virtual std::vector<Model> list_models() = 0;
 
-  virtual void upsert_node(const Node& node) = 0;
+  /// Inserts the node, or updates every column of the row with its id, except created_at, which
+  /// keeps the first insert's value. created_at / updated_at of 0 mean now. StoreConflict when
+  /// another node already has the same non-empty token_hash (nothing is written then).
+  virtual void upsert_node(const Node& node, const AuditEntry* audit = nullptr) = 0;
+  virtual std::optional<Node> find_node(std::string_view id) = 0;
+  /// The node registered with this token hash; "" never matches.
+  virtual std::optional<Node> find_node_by_token_hash(std::string_view hash) = 0;
+  /// Removes the row. False (and no audit entry) if there was none.
+  virtual bool delete_node(std::string_view id, const AuditEntry* audit) = 0;
+  /// Sets state, eviction_deadline (0 = none) and updated_at = now_ms; the other columns stay.
+  /// False (and no audit entry) if the node does not exist.
+  virtual bool update_node_state(std::string_view id, std::string_view state,
+                                 std::int64_t eviction_deadline, std::int64_t now_ms,
+                                 const AuditEntry* audit) = 0;
+  /// Every node, ordered by id.
   virtual std::vector<Node> list_nodes() = 0;
 
   /// Inserts usage records in one transaction; a request_id already present is skipped.

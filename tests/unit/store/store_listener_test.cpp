@@ -1,7 +1,11 @@
 // PostgreSQL change notifications (NOTIFY/LISTEN cic_invalidate). NOTIFY is database-wide, so this
 // executable's cases are registered RUN_SERIAL: a parallel test's mutation would otherwise wake a
 // listener that is expected to stay quiet.
+#include <algorithm>
 #include <chrono>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
 
 #include "store_fixture.hpp"
 
@@ -30,6 +34,44 @@ KeySetup make_key_setup(Store& store) {
       ApiKey{.org_id = org.id, .environment_id = env.id, .prefix = "sk_x", .hash = "h"});
   return {org, env, key};
 }
+
+// LISTEN cic_nodes on its own connection, as a replica reloading its node table would.
+class NodeChannel {
+ public:
+  explicit NodeChannel(const std::string& dsn) : conn_(dsn), receiver_(conn_, payloads_) {}
+
+  /// The payloads of the notifications that arrive within `timeout` (stops at the first batch).
+  std::vector<std::string> wait(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    payloads_.clear();
+    while (payloads_.empty()) {
+      const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
+          std::max(deadline - Clock::now(), Clock::duration::zero()));
+      if (left.count() == 0) break;
+      conn_.await_notification(static_cast<long>(left.count() / 1000000),
+                               static_cast<long>(left.count() % 1000000));
+    }
+    return payloads_;
+  }
+  void drain() {
+    while (!wait(200ms).empty()) {
+    }
+  }
+
+ private:
+  struct Receiver final : pqxx::notification_receiver {
+    Receiver(pqxx::connection_base& c, std::vector<std::string>& out)
+        : pqxx::notification_receiver(c, "cic_nodes"), out(out) {}
+    void operator()(const std::string& payload, int /*backend_pid*/) override {
+      out.push_back(payload);
+    }
+    std::vector<std::string>& out;
+  };
+
+  pqxx::connection conn_;
+  std::vector<std::string> payloads_;
+  Receiver receiver_;
+};
 
 TEST(ChangeListenerFactory, EmptyDsnHasNoListener) {
   EXPECT_EQ(make_change_listener(""), nullptr);
@@ -106,6 +148,39 @@ TEST_P(ChangeListenerTest, ReconnectsAfterItsConnectionBreaksAndReportsAChange) 
   auto other = open_store();
   ASSERT_TRUE(other->revoke_api_key(s.key.id, 100, nullptr));
   EXPECT_TRUE(listener->wait(1s));
+}
+
+TEST_P(ChangeListenerTest, NodeMutationsNotifyCicNodesButNotCicInvalidate) {
+  auto auth = make_change_listener(store_dsn());
+  NodeChannel nodes(store_dsn());
+  drain(*auth);
+  nodes.drain();
+  using Payloads = std::vector<std::string>;
+
+  Node node;
+  node.id = "node_1";
+  node.token_hash = "hash_1";
+  store_->upsert_node(node);
+  EXPECT_EQ(nodes.wait(1s), Payloads{"node_1"}) << "upsert_node";
+  const AuditEntry audit = make_audit("node.drain", "node_1");
+  EXPECT_TRUE(store_->update_node_state("node_1", "draining", 10, 20, &audit));
+  EXPECT_EQ(nodes.wait(1s), Payloads{"node_1"}) << "update_node_state";
+  EXPECT_FALSE(auth->wait(300ms)) << "nodes never invalidate authentication";
+
+  // No change, no notification: missing nodes and a rolled back conflict.
+  EXPECT_FALSE(store_->update_node_state("node_missing", "ready", 0, 1, nullptr));
+  EXPECT_FALSE(store_->delete_node("node_missing", nullptr));
+  Node thief;
+  thief.id = "node_2";
+  thief.token_hash = "hash_1";
+  EXPECT_THROW(store_->upsert_node(thief), StoreConflict);
+  EXPECT_TRUE(nodes.wait(300ms).empty()) << "no-op node calls";
+
+  // Another store (replica) deleting the node is seen here.
+  auto other = open_store();
+  EXPECT_TRUE(other->delete_node("node_1", nullptr));
+  EXPECT_EQ(nodes.wait(1s), Payloads{"node_1"}) << "delete_node";
+  EXPECT_FALSE(auth->wait(300ms));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ChangeListenerTest, ::testing::Values(kPostgres), backend_name);
