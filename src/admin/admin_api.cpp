@@ -73,6 +73,12 @@ class Authenticator {
     while (!token.empty() && token.back() == ' ') token.pop_back();
     std::string hash = deps_.hasher.hash(token);
     Actor actor;
+    if (token.starts_with("cicn_")) {
+      // A node agent's registration token: checked against the node table by the node handlers
+      // (unknown tokens get 401 there), and good for nothing else.
+      actor.node_token_hash = hash;
+      return actor;
+    }
     if (token.starts_with("sk_admin_")) {
       if (!auth::has_valid_api_key_shape(token)) fail(unauthorized("Invalid admin credential."));
       auto key = deps_.store.find_admin_key_by_hash(hash);
@@ -97,6 +103,8 @@ class Authenticator {
 HttpReply route(Context& ctx, Call& call) {
   const auto& s = call.segments;
   if (s.empty()) fail(ApiError::not_found("Unknown admin path."));
+  if (s[0] == "nodes") return nodes_route(ctx, call);
+  if (call.actor.is_node()) fail(ApiError::permission_denied("A node token may only register and send heartbeats.", "node_token_scope"));
   if (s[0] == "models" && s.size() == 1) return models_collection(ctx, call);
   if (s[0] == "audit" && s.size() == 1) return audit_collection(ctx, call);
   if (s[0] != "orgs") fail(ApiError::not_found("Unknown admin path."));

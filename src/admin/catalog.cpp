@@ -25,10 +25,16 @@ HttpReply models_collection(Context& ctx, Call& call) {
   if (call.http.method != "GET") method_not_allowed(call);
   json data = json::array();
   for (const auto& model : ctx.config().models) {
+    // Regions where some node (configured, added or registered) serves the model.
     std::vector<std::string> regions;
-    for (const auto& node : ctx.config().nodes) {
-      bool serves = std::find(node.models.begin(), node.models.end(), model.id) != node.models.end();
-      if (serves && std::find(regions.begin(), regions.end(), node.region) == regions.end()) regions.push_back(node.region);
+    auto consider = [&](const std::vector<std::string>& models, const std::string& region) {
+      bool serves = std::find(models.begin(), models.end(), model.id) != models.end();
+      if (serves && std::find(regions.begin(), regions.end(), region) == regions.end()) regions.push_back(region);
+    };
+    if (ctx.deps.nodes) {
+      for (const auto& node : ctx.deps.nodes->list()) consider(node.spec.models, node.spec.region);
+    } else {
+      for (const auto& node : ctx.config().nodes) consider(node.models, node.region);
     }
     data.push_back(json{{"id", model.id},
                         {"object", "model"},

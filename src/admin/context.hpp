@@ -21,7 +21,13 @@ struct Actor {
   bool is_operator = false;
   std::string org_id;        // for admin keys
   std::string admin_key_id;  // for admin keys
-  std::string name() const { return is_operator ? "operator" : "admin_key:" + admin_key_id; }
+  std::string node_token_hash;  // for a node agent's registration token (cicn_...)
+  bool is_node() const { return !node_token_hash.empty(); }
+  std::string name() const {
+    if (is_operator) return "operator";
+    if (is_node()) return "node_agent";
+    return "admin_key:" + admin_key_id;
+  }
 };
 
 /// Thrown by handlers to answer with an error; AdminApi::handle turns it into the reply.

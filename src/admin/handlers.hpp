@@ -17,6 +17,8 @@ HttpReply admin_keys_collection(Context& ctx, Call& call, const store::Org& org)
 HttpReply admin_key_item(Context& ctx, Call& call, const store::Org& org, const std::string& key_id);
 HttpReply models_collection(Context& ctx, Call& call);
 HttpReply audit_collection(Context& ctx, Call& call);
+/// /admin/v1/nodes[...]: segments after "nodes".
+HttpReply nodes_route(Context& ctx, Call& call);
 
 [[noreturn]] void method_not_allowed(const Call& call);
 

@@ -7,6 +7,9 @@
 #include "cic/common/clock.hpp"
 #include "cic/common/http_call.hpp"
 #include "cic/config/config.hpp"
+#include "cic/registry/endpoint_policy.hpp"
+#include "cic/registry/health_policy.hpp"
+#include "cic/registry/node_table.hpp"
 #include "cic/store/store.hpp"
 
 namespace cic::admin {
@@ -19,6 +22,17 @@ struct AdminDeps {
   /// Called after every change that can affect authentication (org, environment or key), so the
   /// local key cache forgets at once; other replicas hear of it through the store.
   std::function<void()> on_auth_change;
+
+  /// The node table (/admin/v1/nodes); null = no node API (404).
+  registry::NodeTable* nodes = nullptr;
+  /// Passive health statistics shown with each node; may be null.
+  const registry::HealthPolicy* health = nullptr;
+  const registry::NodeRegistry* registry = nullptr;
+  /// DNS for the endpoint check of registered nodes (blocking; the admin API runs on the blocking
+  /// pool). Empty = registry::system_resolver().
+  registry::EndpointPolicy::Resolver resolve;
+  /// Called after a node was added or registered, so it is probed without waiting for the next round.
+  std::function<void()> on_node_added;
 };
 
 /// The admin REST API under /admin/v1/: orgs, environments, API keys, org admin keys, the model
