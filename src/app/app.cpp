@@ -220,8 +220,10 @@ int App::run() {
 
   registry::NodeRegistry registry;
   registry.publish(nodes_from_config(config));
-  scheduler::RoundRobinStrategy strategy;
-  router::Router router(registry, strategy, clock, region_fallbacks(config));
+  std::vector<std::string> region_names, model_ids;
+  for (const auto& r : config.regions) region_names.push_back(r.name);
+  for (const auto& m : config.models) model_ids.push_back(m.id);
+  router::Router router(registry, clock, config.routing, region_fallbacks(config), region_names, model_ids);
   auth::KeyCache key_cache(clock, config.auth.cache_ttl, config.auth.negative_cache_ttl);
   auth::LastUsedTracker last_used;
   billing::UsageWriter usage(*store, {}, [&metrics](std::size_t written, std::size_t duplicates, std::size_t dropped) {

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -25,20 +26,16 @@ struct Ring {
   };
   std::vector<Point> points;  // sorted by hash
 
-  bool matches(std::uint64_t fp, std::span<const registry::Node* const> candidates) const {
+  /// `counters[i]` is candidates[i]->load.get(), read by the caller's scan.
+  bool matches(std::uint64_t fp, std::span<const registry::Node* const> candidates,
+               const registry::NodeLoad* const* counters) const {
     if (fp != fingerprint || candidates.size() != nodes.size()) return false;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
-      if (candidates[i] != nodes[i] || candidates[i]->load.get() != loads[i].get()) return false;
+      if (candidates[i] != nodes[i] || counters[i] != loads[i].get()) return false;
     }
     return true;
   }
 };
-
-std::uint64_t fingerprint(std::span<const registry::Node* const> candidates) {
-  std::uint64_t h = candidates.size();
-  for (const auto* node : candidates) h = detail::mix64(h ^ reinterpret_cast<std::uintptr_t>(node)) + detail::kGolden;
-  return h;
-}
 
 std::unique_ptr<Ring> build_ring(std::uint64_t fp, std::span<const registry::Node* const> candidates) {
   auto ring = std::make_unique<Ring>();
@@ -77,15 +74,16 @@ struct RingCache {
   std::array<Slot, kSlots> slots;
   std::uint64_t tick = 0;
   std::vector<std::int64_t> loads;  // scratch: in-flight per candidate, read once per pick
+  std::vector<const registry::NodeLoad*> counters;  // scratch: each candidate's NodeLoad
 
-  const Ring& get(std::span<const registry::Node* const> candidates) {
-    const std::uint64_t fp = fingerprint(candidates);
+  /// The ring of `candidates`, whose fingerprint is `fp`; `counters` holds their NodeLoads.
+  const Ring& get(std::uint64_t fp, std::span<const registry::Node* const> candidates) {
     const std::size_t home = static_cast<std::size_t>(fp % kSlots);
     ++tick;
     Slot* victim = nullptr;
     for (std::size_t probe = 0; probe < kWindow; ++probe) {
       Slot& slot = slots[(home + probe) % kSlots];
-      if (slot.ring && slot.ring->matches(fp, candidates)) {
+      if (slot.ring && slot.ring->matches(fp, candidates, counters.data())) {
         slot.last_used = tick;
         return *slot.ring;
       }
@@ -103,21 +101,48 @@ const registry::Node* PrefixAffinityStrategy::pick(std::span<const registry::Nod
                                                    const PickHints& hints) {
   const std::size_t n = candidates.size();
   if (n == 0) return nullptr;
-  if (hints.affinity_key.empty()) return detail::least_in_flight(candidates);
+  if (hints.affinity_key.empty()) return detail::least_in_flight(candidates, hints.now_ns);
   if (n == 1) return candidates[0];
 
+  // One pass over the candidates reads what the rest needs: the ring cache key (an order-sensitive
+  // hash of the candidates' addresses whose terms are independent, so no multiply chain runs
+  // through a 1,000-node pool; hits are verified by Ring::matches), each one's NodeLoad address
+  // (for that verification) and its in-flight count.
+  //
+  // The ring is the whole candidate set's; an ejected candidate is passed over on the walk as if
+  // its points were not on the ring (exactly the ring of the others) and counts in neither the
+  // total nor n, so the answer equals the one over the non-ejected candidates alone.
+  constexpr std::int64_t kSkipped = std::numeric_limits<std::int64_t>::max();
+  const std::int64_t cutoff = detail::ejection_cutoff(hints.now_ns);
   thread_local RingCache cache;
-  const Ring& ring = cache.get(candidates);
-
   auto& loads = cache.loads;
-  if (loads.size() < n) loads.resize(n);
-  std::int64_t total = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    loads[i] = detail::in_flight(*candidates[i]);
-    total += loads[i];
+  auto& counters = cache.counters;
+  if (loads.size() < n) {
+    loads.resize(n);
+    counters.resize(n);
   }
+  std::uint64_t fp = detail::mix64(n);
+  std::uint64_t salt = detail::kGolden;
+  std::int64_t total = 0;
+  std::size_t live = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const registry::NodeLoad* load = candidates[i]->load.get();
+    counters[i] = load;
+    fp += detail::mix64(reinterpret_cast<std::uintptr_t>(candidates[i]) ^ salt);
+    salt += detail::kGolden;
+    if (detail::ejected(*load, cutoff)) {
+      loads[i] = kSkipped;
+      continue;
+    }
+    const std::int64_t in_flight = load->in_flight.load(std::memory_order_relaxed);
+    loads[i] = in_flight < 0 ? 0 : in_flight;
+    total += loads[i];
+    ++live;
+  }
+  if (live == 0) return nullptr;
+  const Ring& ring = cache.get(detail::mix64(fp), candidates);
   // A node may take this request while its in-flight is below ceil(c x (total + 1) / n).
-  const std::int64_t denominator = kAffinityLoadDen * static_cast<std::int64_t>(n);
+  const std::int64_t denominator = kAffinityLoadDen * static_cast<std::int64_t>(live);
   const std::int64_t bound = (kAffinityLoadNum * (total + 1) + denominator - 1) / denominator;
 
   const auto key = static_cast<std::uint32_t>(hash64(hints.affinity_key) >> 32);

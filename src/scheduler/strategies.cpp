@@ -8,11 +8,14 @@ namespace cic::scheduler {
 
 namespace detail {
 
-const registry::Node* least_in_flight(std::span<const registry::Node* const> candidates) {
+const registry::Node* least_in_flight(std::span<const registry::Node* const> candidates, std::int64_t now_ns) {
+  const std::int64_t cutoff = ejection_cutoff(now_ns);
   const registry::Node* best = nullptr;
   std::int64_t best_load = 0;
   for (const auto* node : candidates) {
-    std::int64_t load = node->load->in_flight.load(std::memory_order_relaxed);
+    const registry::NodeLoad& counters = *node->load;
+    const std::int64_t load = counters.in_flight.load(std::memory_order_relaxed);
+    if (ejected(counters, cutoff)) continue;
     if (!best || load < best_load) {
       best = node;
       best_load = load;
@@ -30,8 +33,8 @@ const registry::Node* RoundRobinStrategy::pick(std::span<const registry::Node* c
 }
 
 const registry::Node* LeastConnectionsStrategy::pick(std::span<const registry::Node* const> candidates,
-                                                     const PickHints&) {
-  return detail::least_in_flight(candidates);
+                                                     const PickHints& hints) {
+  return detail::least_in_flight(candidates, hints.now_ns);
 }
 
 namespace {

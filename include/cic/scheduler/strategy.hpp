@@ -13,10 +13,18 @@ namespace cic::scheduler {
 /// What a strategy may look at besides the candidates.
 struct PickHints {
   std::string_view affinity_key;  // prompt prefix or `user`, for affinity strategies
+  /// Steady time in ns (as NodeLoad::ejected_until_ns). When > 0, the strategies that scan every
+  /// candidate (least_connections, cost_optimized, load_aware, prefix_affinity) pass over the ones
+  /// passively ejected at that time (`ejected_until_ns > now_ns`), and return nullptr if all are;
+  /// an ejected node is idle, so it would otherwise look like the best choice. round_robin and
+  /// latency_weighted do not look. 0: every candidate counts. Router::route sets it.
+  std::int64_t now_ns = 0;
 };
 
-/// Picks one node among eligible candidates (all ready, all serving the model). Implementations
-/// are thread-safe and lock-free: they run on every request on every loop thread.
+/// Picks one node among candidates (all routable, all serving the model). Implementations are
+/// thread-safe and lock-free: they run on every request on every loop thread. Router::route hands
+/// them the snapshot's whole pool and checks the pick for passive ejection and the request's
+/// exclusions, then, only if it fails, the eligible nodes alone.
 class Strategy {
  public:
   virtual ~Strategy() = default;
@@ -43,7 +51,8 @@ class RoundRobinStrategy final : public Strategy {
   std::atomic<std::uint64_t> next_{0};
 };
 
-/// The candidate with the fewest requests in flight (ties broken by position).
+/// The candidate with the fewest requests in flight (ties broken by position); skips ejected
+/// candidates when PickHints::now_ns is set.
 class LeastConnectionsStrategy final : public Strategy {
  public:
   const registry::Node* pick(std::span<const registry::Node* const> candidates, const PickHints&) override;
@@ -119,9 +128,11 @@ inline constexpr int kAffinityVirtualNodes = 100;
 /// Rings are built once per candidate set and cached per thread (up to 256 rings, open addressing
 /// with LRU replacement within an 8-slot probe window, keyed by the candidates' addresses, verified on every hit against the Node and
 /// NodeLoad addresses it was built from; the cache holds those NodeLoads, so a hit cannot be a
-/// different node at a reused address). A changed candidate set (publish, ejection, retry
-/// exclusion) is simply another key. The hot path is plain reads plus the candidates' atomic
-/// in-flight loads; no shared writes at all.
+/// different node at a reused address). A changed candidate set (publish, retry exclusion) is
+/// simply another key. A candidate ejected at PickHints::now_ns keeps the ring: it is passed over on
+/// the walk and left out of the load bound, which gives exactly the answer over the others. The
+/// hot path is one pass over the candidates (cache key, NodeLoad addresses, in-flight counts), plain
+/// reads only; no shared writes at all.
 class PrefixAffinityStrategy final : public Strategy {
  public:
   const registry::Node* pick(std::span<const registry::Node* const> candidates, const PickHints& hints) override;

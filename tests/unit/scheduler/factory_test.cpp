@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 
+#include "cic/config/config.hpp"
 #include "cic/scheduler/strategy.hpp"
 
 namespace cic::scheduler {
@@ -22,6 +23,16 @@ TEST(StrategyFactory, EveryListedNameBuildsTheStrategyOfThatName) {
     EXPECT_EQ(std::string_view(strategy->name()), name);
     EXPECT_EQ(strategy->pick({}, PickHints{}), nullptr) << name << " with no candidates";
   }
+}
+
+TEST(StrategyFactory, TheConfigAcceptsExactlyTheStrategyNames) {
+  const auto& config_names = config::routing_strategy_names();
+  auto names = strategy_names();
+  EXPECT_EQ(std::set<std::string>(config_names.begin(), config_names.end()),
+            std::set<std::string>(names.begin(), names.end()));
+  EXPECT_EQ(config_names.size(), names.size());  // no repeats either
+  for (const auto& name : config_names) EXPECT_NE(make_strategy(name), nullptr) << name;
+  EXPECT_EQ(config::RoutingConfig{}.default_strategy, kDefaultStrategy);
 }
 
 TEST(StrategyFactory, UnknownNamesGiveNull) {

@@ -20,6 +20,30 @@ TEST(LoadAware, ScoreWeighsQueueKvRunningAndInFlight) {
   node.load->kv_cache_usage_milli = 5000;  // clamped to full
   node.load->requests_waiting = -1;        // a bad scrape counts as 0
   EXPECT_EQ(load_aware_score(node), 1000 * (3 + 1) + 8 * 1000);
+  node.load->kv_cache_usage_milli = 500;  // a negative counter does not disturb an in-range kv
+  EXPECT_EQ(load_aware_score(node), 1000 * (3 + 1) + 8 * 500);
+  node.load->requests_waiting = 0;
+  node.load->in_flight = -2;
+  node.load->kv_cache_usage_milli = -7;
+  EXPECT_EQ(load_aware_score(node), 1000 * 3);
+  node.load->in_flight = 0;
+  node.load->kv_cache_usage_milli = 1000;
+  EXPECT_EQ(load_aware_score(node), 1000 * 3 + 8 * 1000);
+}
+
+TEST(LoadAware, PicksByTheScoreIncludingClampedCounters) {
+  cic::testing::NodeSet set(3);
+  set.nodes[0].load->requests_running = 2;
+  set.nodes[0].load->kv_cache_usage_milli = 100;  // 2000 + 800
+  set.nodes[1].load->requests_waiting = -5;       // a bad scrape counts as 0
+  set.nodes[1].load->requests_running = 2;
+  set.nodes[1].load->kv_cache_usage_milli = 50;   // 2000 + 400: the lowest
+  set.nodes[2].load->requests_running = 1;
+  set.nodes[2].load->kv_cache_usage_milli = 900;  // 1000 + 7200
+  LoadAwareStrategy strategy;
+  EXPECT_EQ(strategy.pick(set.ptrs, {}), set.ptrs[1]);
+  set.nodes[1].load->kv_cache_usage_milli = 4000;  // capped at 1000: 2000 + 8000
+  EXPECT_EQ(strategy.pick(set.ptrs, {}), set.ptrs[0]);
 }
 
 TEST(LoadAware, AvoidsTheNodeWithTheDeepQueueOrFullKvCache) {
