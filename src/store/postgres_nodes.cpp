@@ -1,6 +1,8 @@
 // Model nodes in PostgreSQL: upsert, find (by id or token hash), state changes, delete. Every
 // mutation runs in one transaction with its audit entry and a NOTIFY cic_nodes (never
 // cic_invalidate: nodes do not affect authentication).
+#include <map>
+
 #include "json_list.hpp"
 #include "postgres_store.hpp"
 #include "postgres_util.hpp"
@@ -13,7 +15,7 @@ namespace {
 const std::string kNodeColumns =
     "SELECT id, provider, region, instance_type, models::text, endpoint, spot,"
     " price_per_hour_micros, capacity_tokens_per_sec, state, updated_at, source, token_hash,"
-    " created_at, eviction_deadline FROM nodes ";
+    " created_at, eviction_deadline, last_heartbeat_at FROM nodes ";
 
 Node read_node(const pqxx::row& r) {
   Node n;
@@ -32,6 +34,7 @@ Node read_node(const pqxx::row& r) {
   n.token_hash = r[12].as<std::string>();
   n.created_at = r[13].as<std::int64_t>();
   n.eviction_deadline = r[14].as<std::int64_t>();
+  n.last_heartbeat_at = r[15].as<std::int64_t>();
   return n;
 }
 
@@ -132,6 +135,23 @@ std::vector<Node> PostgresStore::list_nodes() {
     std::vector<Node> out;
     for (const auto& r : tx.exec_prepared("list_nodes")) out.push_back(read_node(r));
     return out;
+  });
+}
+
+void PostgresStore::touch_node_heartbeats(const std::vector<std::pair<std::string, std::int64_t>>& beats) {
+  if (beats.empty()) return;
+  // The latest time per node, in id order so concurrent batches lock rows in the same order.
+  std::map<std::string, std::int64_t> latest;
+  for (const auto& [id, at] : beats) {
+    auto [it, fresh] = latest.emplace(id, at);
+    if (!fresh) it->second = std::max(it->second, at);
+  }
+  pool_.run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    for (const auto& [id, at] : latest) {
+      tx.exec_params("UPDATE nodes SET last_heartbeat_at = $2 WHERE id = $1 AND last_heartbeat_at < $2", id, at);
+    }
+    tx.commit();
   });
 }
 

@@ -12,7 +12,7 @@ namespace {
 constexpr const char* kNodeColumns =
     "SELECT id, provider, region, instance_type, models, endpoint, spot, price_per_hour_micros,"
     " capacity_tokens_per_sec, state, updated_at, source, token_hash, created_at,"
-    " eviction_deadline FROM nodes ";
+    " eviction_deadline, last_heartbeat_at FROM nodes ";
 
 Node read_node(const SqliteQuery& q) {
   Node n;
@@ -31,6 +31,7 @@ Node read_node(const SqliteQuery& q) {
   n.token_hash = q.text(12);
   n.created_at = q.int64(13);
   n.eviction_deadline = q.int64(14);
+  n.last_heartbeat_at = q.int64(15);
   return n;
 }
 
@@ -115,6 +116,17 @@ std::vector<Node> SqliteStore::list_nodes() {
   std::vector<Node> out;
   while (q.step()) out.push_back(read_node(q));
   return out;
+}
+
+void SqliteStore::touch_node_heartbeats(const std::vector<std::pair<std::string, std::int64_t>>& beats) {
+  if (beats.empty()) return;
+  std::lock_guard lock(mu_);
+  SqliteTransaction txn(db_);
+  for (const auto& [id, at] : beats) {
+    db_.query("UPDATE nodes SET last_heartbeat_at = ?2 WHERE id = ?1 AND last_heartbeat_at < ?2")
+        .bind(1, id).bind(2, at).run();
+  }
+  txn.commit();
 }
 
 }  // namespace cic::store

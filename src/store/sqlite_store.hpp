@@ -65,6 +65,7 @@ class SqliteStore final : public Store {
                          std::int64_t eviction_deadline, std::int64_t now_ms,
                          const AuditEntry* audit) override;
   std::vector<Node> list_nodes() override;
+  void touch_node_heartbeats(const std::vector<std::pair<std::string, std::int64_t>>& beats) override;
 
   std::size_t insert_usage(const std::vector<UsageRecord>& records) override;
   std::vector<UsageRecord> list_usage(std::int64_t since_ms, std::size_t limit) override;

@@ -117,7 +117,10 @@ struct Node {
   std::string source = "config";  // config | admin | agent: who declared the node
   std::string token_hash;  // hex HMAC of the node's registration token; "" = none. Unique if set
   std::int64_t created_at = 0;  // first insert; 0 on upsert = now. Kept by later upserts
-  std::int64_t eviction_deadline = 0;  // unix ms when a draining node is removed; 0 = none
+  std::int64_t eviction_deadline = 0;
+  /// Unix ms of the agent's last heartbeat (0 = none). Written only by touch_node_heartbeats;
+  /// upsert_node leaves it alone.
+  std::int64_t last_heartbeat_at = 0;  // unix ms when a draining node is removed; 0 = none
 };
 
 struct UsageRecord {

@@ -105,6 +105,9 @@ class Store {
                                  const AuditEntry* audit) = 0;
   /// Every node, ordered by id.
   virtual std::vector<Node> list_nodes() = 0;
+  /// Batched agent heartbeats: (node id, unix ms); a time older than the stored one is ignored.
+  /// No audit, no NOTIFY (replicas poll). Unknown ids are skipped.
+  virtual void touch_node_heartbeats(const std::vector<std::pair<std::string, std::int64_t>>& beats) = 0;
 
   /// Inserts usage records in one transaction; a request_id already present is skipped.
   /// Returns how many rows were new.

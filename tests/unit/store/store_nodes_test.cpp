@@ -287,6 +287,21 @@ TEST(NodeMigration, Version3IsNodesInBothDialects) {
 
 using StoreNodeUpgrade = StoreFixture;
 
+TEST_P(StoreNodes, HeartbeatsOnlyMoveForwardAndUpsertLeavesThemAlone) {
+  store_->upsert_node(full_node("gpu-1"));
+  store_->upsert_node(full_node("gpu-2"));
+  EXPECT_EQ(store_->find_node("gpu-1")->last_heartbeat_at, 0);
+  store_->touch_node_heartbeats({{"gpu-1", 5000}, {"gpu-2", 7000}, {"gone", 9000}, {"gpu-1", 6000}});
+  EXPECT_EQ(store_->find_node("gpu-1")->last_heartbeat_at, 6000);
+  EXPECT_EQ(store_->find_node("gpu-2")->last_heartbeat_at, 7000);
+  store_->touch_node_heartbeats({{"gpu-2", 6500}});
+  EXPECT_EQ(store_->find_node("gpu-2")->last_heartbeat_at, 7000) << "an older beat does not move it back";
+  store_->upsert_node(full_node("gpu-2"));
+  EXPECT_EQ(store_->find_node("gpu-2")->last_heartbeat_at, 7000) << "upsert does not reset it";
+  EXPECT_EQ(store_->list_nodes().size(), 2u);
+  store_->touch_node_heartbeats({});
+}
+
 TEST_P(StoreNodeUpgrade, Version2NodesSurviveTheMigrationTo3) {
   // A database as a version-2 build left it, with two nodes written by the old upsert.
   const char* applied_type = is_postgres() ? "BIGINT" : "INTEGER";
