@@ -147,8 +147,9 @@ NodeTable::Result NodeTable::heartbeat(const std::string& node_id, const std::st
   }
   NodeInfo& node = it->second;
   if (node.state == NodeState::kDead) return Result{Error::kDead, node};
-  // Heartbeats are frequent and only matter to this process: not persisted.
+  // Heartbeats are frequent: persisted in batches (take_heartbeats), for the other replicas.
   node.last_heartbeat_ms = now_ms();
+  pending_heartbeats_[node_id] = node.last_heartbeat_ms;
   return Result{Error::kNone, node};
 }
 
@@ -268,6 +269,9 @@ void NodeTable::report_readiness(const std::string& node_id, bool ok, const std:
     node.healthy = true;
     node.last_error.clear();
     bool republish = !was_routable;
+    // Like Envoy's successful_active_health_check_uneject_host: a node that proved itself again
+    // is not kept out by an ejection its earlier failures earned.
+    if (!was_routable) node.load->ejected_until_ns.store(0, std::memory_order_relaxed);
     if (node.state == NodeState::kLaunching) {
       set_state_locked(node, NodeState::kReady, changes);
       republish = true;
@@ -342,6 +346,97 @@ std::vector<std::string> NodeTable::tick() {
   }
   notify(std::move(changes));
   return aborted;
+}
+
+std::vector<std::pair<std::string, std::int64_t>> NodeTable::take_heartbeats() {
+  std::lock_guard lock(mutex_);
+  std::vector<std::pair<std::string, std::int64_t>> out(pending_heartbeats_.begin(), pending_heartbeats_.end());
+  pending_heartbeats_.clear();
+  return out;
+}
+
+std::size_t NodeTable::reconcile(const std::vector<NodeInfo>& stored) {
+  std::lock_guard lock(mutex_);
+  std::size_t changed = 0;
+  std::map<std::string, const NodeInfo*> by_id;
+  for (const auto& row : stored) {
+    if (row.source != NodeSource::kConfig) by_id[row.spec.id] = &row;
+  }
+  for (auto it = nodes_.begin(); it != nodes_.end();) {
+    if (it->second.source != NodeSource::kConfig && !by_id.count(it->first)) {
+      it = nodes_.erase(it);  // deleted through another replica
+      ++changed;
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [id, row] : by_id) {
+    auto it = nodes_.find(id);
+    if (it == nodes_.end()) {
+      NodeInfo node = *row;
+      node.healthy = false;
+      node.needs_readiness = true;
+      if (node.state == NodeState::kReady) node.state = NodeState::kLaunching;
+      if (!node.load) node.load = std::make_shared<NodeLoad>();
+      // Its heartbeats may not have reached the store yet: a full period before it can be dead.
+      if (node.last_heartbeat_ms != 0) node.last_heartbeat_ms = std::max(node.last_heartbeat_ms, now_ms());
+      nodes_[id] = std::move(node);
+      ++changed;
+      continue;
+    }
+    NodeInfo& local = it->second;
+    if (local.source == NodeSource::kConfig) continue;  // the file wins over a stale row
+    bool touched = false;
+    if (row->last_heartbeat_ms > local.last_heartbeat_ms) local.last_heartbeat_ms = row->last_heartbeat_ms;
+    if (row->spec.endpoint != local.spec.endpoint) {
+      local.spec.endpoint = row->spec.endpoint;
+      local.healthy = false;
+      local.needs_readiness = true;
+      touched = true;
+    }
+    if (row->spec.models != local.spec.models || row->spec.capacity_tokens_per_sec != local.spec.capacity_tokens_per_sec ||
+        row->spec.price_per_hour_micros != local.spec.price_per_hour_micros) {
+      local.spec.models = row->spec.models;
+      local.spec.capacity_tokens_per_sec = row->spec.capacity_tokens_per_sec;
+      local.spec.price_per_hour_micros = row->spec.price_per_hour_micros;
+      touched = true;
+    }
+    local.token_hash = row->token_hash;
+    local.source = row->source;
+    // A lifecycle decision taken elsewhere after ours. Our own changes come back with our own
+    // updated_at and are not newer.
+    if (row->updated_at_ms > local.updated_at_ms) {
+      const bool local_active = local.state == NodeState::kLaunching || local.state == NodeState::kReady;
+      switch (row->state) {
+        case NodeState::kDraining:
+        case NodeState::kDrained:
+          // Drained elsewhere means its requests there are done; ours still finish here first.
+          if (local_active) local.state = NodeState::kDraining;
+          if (row->eviction_deadline_ms != 0) local.eviction_deadline_ms = row->eviction_deadline_ms;
+          break;
+        case NodeState::kDead:
+          if (local.state != NodeState::kDead) {
+            local.state = NodeState::kDead;
+            local.healthy = false;
+          }
+          break;
+        case NodeState::kLaunching:
+        case NodeState::kReady:
+          if (!local_active) {  // registered again
+            local.state = NodeState::kLaunching;
+            local.healthy = false;
+            local.needs_readiness = true;
+            local.eviction_deadline_ms = 0;
+          }
+          break;
+      }
+      local.updated_at_ms = row->updated_at_ms;
+      touched = true;
+    }
+    if (touched) ++changed;
+  }
+  if (changed) publish_locked();
+  return changed;
 }
 
 std::vector<NodeInfo> NodeTable::list() const {

@@ -145,6 +145,16 @@ class NodeTable {
   /// Call about once a second.
   std::vector<std::string> tick();
 
+  /// Heartbeats received since the last call, (node id, unix ms), for batched persistence.
+  std::vector<std::pair<std::string, std::int64_t>> take_heartbeats();
+
+  /// Brings the table in line with the store, where other replicas write: admin/agent nodes
+  /// that appeared are added, those deleted are removed, a newer lifecycle decision (drain,
+  /// eviction, dead, re-registration) is applied, specs and tokens are copied, and heartbeats seen
+  /// by other replicas count here too. Health stays this process's own. Config nodes are left
+  /// alone. No listener is called (the store already has it). Returns how many nodes changed.
+  std::size_t reconcile(const std::vector<NodeInfo>& stored);
+
   std::vector<NodeInfo> list() const;
   std::optional<NodeInfo> get(const std::string& node_id) const;
   std::optional<NodeInfo> find_by_token(const std::string& token_hash) const;
@@ -164,6 +174,7 @@ class NodeTable {
   Options options_;
   mutable std::mutex mutex_;
   std::map<std::string, NodeInfo> nodes_;
+  std::map<std::string, std::int64_t> pending_heartbeats_;
   ChangeFn on_change_;
   RemoveFn on_remove_;
 };

@@ -225,5 +225,73 @@ TEST_F(NodeTableTest, ForgetAfterDropsDrainedNodes) {
   EXPECT_FALSE(t.get("n1"));
 }
 
+TEST_F(NodeTableTest, HeartbeatsAreHandedOutOnceForPersistence) {
+  table.add(spec("gpu-1", ""), NodeSource::kAdmin, "h1");
+  table.register_agent("h1", "http://10.0.0.9:8000", {}, {}, 0);
+  EXPECT_TRUE(table.take_heartbeats().empty()) << "registering is persisted by the caller";
+  table.heartbeat("gpu-1", "h1");
+  auto beats = table.take_heartbeats();
+  ASSERT_EQ(beats.size(), 1u);
+  EXPECT_EQ(beats[0].first, "gpu-1");
+  EXPECT_EQ(beats[0].second, clock.unix_millis());
+  EXPECT_TRUE(table.take_heartbeats().empty());
+}
+
+TEST_F(NodeTableTest, ReconcileAppliesWhatOtherReplicasDecided) {
+  table.load({}, {spec("static-1")});
+  table.add(spec("a1"), NodeSource::kAdmin, "");
+  table.report_readiness("a1", true, "");
+  table.add(spec("gone"), NodeSource::kAdmin, "");
+  NodeInfo mine = *table.get("a1");
+  EXPECT_EQ(table.reconcile({mine, *table.get("gone")}), 0u) << "our own rows change nothing";
+
+  clock.advance(1s);
+  NodeInfo drained_elsewhere = mine;
+  drained_elsewhere.state = NodeState::kDrained;
+  drained_elsewhere.updated_at_ms = clock.unix_millis();
+  NodeInfo added_elsewhere;
+  added_elsewhere.spec = spec("b1");
+  added_elsewhere.source = NodeSource::kAdmin;
+  added_elsewhere.state = NodeState::kReady;
+  added_elsewhere.updated_at_ms = clock.unix_millis();
+  NodeInfo stale_config = added_elsewhere;
+  stale_config.spec.id = "static-1";
+  stale_config.source = NodeSource::kConfig;
+  stale_config.state = NodeState::kDead;
+  EXPECT_EQ(table.reconcile({drained_elsewhere, added_elsewhere, stale_config}), 3u);
+  EXPECT_EQ(table.get("a1")->state, NodeState::kDraining) << "our in-flight requests finish first";
+  EXPECT_EQ(table.get("b1")->state, NodeState::kLaunching) << "health is ours to establish";
+  EXPECT_FALSE(table.get("gone")) << "deleted elsewhere";
+  EXPECT_EQ(table.get("static-1")->state, NodeState::kLaunching) << "config nodes follow the file";
+  EXPECT_EQ(pool_size(), 0u);
+  EXPECT_TRUE(changes.empty() || changes.back() != "a1:draining") << "reconcile does not write back";
+}
+
+TEST_F(NodeTableTest, ReconcileSharesHeartbeatsAndReRegistrations) {
+  table.add(spec("gpu-1", ""), NodeSource::kAdmin, "h1");
+  table.register_agent("h1", "http://10.0.0.9:8000", {}, {}, 0);
+  table.report_readiness("gpu-1", true, "");
+  NodeInfo row = *table.get("gpu-1");
+  clock.advance(8s);
+  row.last_heartbeat_ms = clock.unix_millis();  // beats that reached another replica
+  table.reconcile({row});
+  clock.advance(8s);
+  table.tick();
+  EXPECT_EQ(table.get("gpu-1")->state, NodeState::kReady) << "alive through the other replica's heartbeats";
+  clock.advance(3s);
+  table.tick();
+  ASSERT_EQ(table.get("gpu-1")->state, NodeState::kDead);
+  clock.advance(1s);
+  NodeInfo again = *table.get("gpu-1");
+  again.state = NodeState::kLaunching;
+  again.spec.endpoint = "http://10.0.0.10:8000";
+  again.updated_at_ms = clock.unix_millis();
+  again.last_heartbeat_ms = clock.unix_millis();
+  table.reconcile({again});
+  EXPECT_EQ(table.get("gpu-1")->state, NodeState::kLaunching);
+  EXPECT_EQ(table.get("gpu-1")->spec.endpoint, "http://10.0.0.10:8000");
+  EXPECT_TRUE(table.probe_plan()[0].check_readiness);
+}
+
 }  // namespace
 }  // namespace cic::registry
