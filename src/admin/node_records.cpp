@@ -1,5 +1,7 @@
 #include "cic/admin/node_records.hpp"
 
+#include <algorithm>
+
 namespace cic::admin {
 
 store::Node to_record(const registry::NodeInfo& node) {
@@ -42,8 +44,9 @@ std::optional<registry::NodeInfo> from_record(const store::Node& row) {
   node.created_at_ms = row.created_at;
   node.updated_at_ms = row.updated_at;
   node.eviction_deadline_ms = row.eviction_deadline;
-  // An agent node was heartbeating before the restart; the table restarts its clock.
-  node.last_heartbeat_ms = node.source == registry::NodeSource::kAgent ? 1 : 0;
+  // An agent node's heartbeats (shared by every replica through the store); the table gives a
+  // restarted process a full period before it believes one is missing.
+  node.last_heartbeat_ms = node.source == registry::NodeSource::kAgent ? std::max<std::int64_t>(row.last_heartbeat_at, 1) : 0;
   return node;
 }
 

@@ -21,6 +21,8 @@ registry::NodeTable& table(Context& ctx) {
 
 bool valid_node_id(const std::string& id) {
   if (id.empty() || id.size() > 64 || id == "register") return false;
+  // "." and ".." would be rewritten away as path steps by most HTTP clients.
+  if (id.find_first_not_of('.') == std::string::npos) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
   });
@@ -108,7 +110,7 @@ std::vector<std::string> checked_models(Context& ctx, const json& body, bool req
   std::vector<std::string> models;
   auto it = body.find("models");
   if (it == body.end() || it->is_null()) {
-    if (required) fail(ApiError::invalid_request("models", "'models' is required: the catalog models the node serves.", "missing_field"));
+    if (required) fail(ApiError::invalid_request("models", "'models' is required: the catalog models the node serves.", "missing_required_parameter"));
     return models;
   }
   if (!it->is_array() || it->empty() || it->size() > kMaxModelsPerNode) {
@@ -155,7 +157,7 @@ HttpReply create_node(Context& ctx, Call& call) {
     fail(ApiError::invalid_request("id", "'id' must be 1-64 characters of [A-Za-z0-9._-] (and not 'register').", "invalid_value"));
   }
   if (!read_string(body, "region", spec.region)) {
-    fail(ApiError::invalid_request("region", "'region' is required.", "missing_field"));
+    fail(ApiError::invalid_request("region", "'region' is required.", "missing_required_parameter"));
   }
   if (!ctx.config().find_region(spec.region)) {
     fail(ApiError::invalid_request("region", "Unknown region '" + spec.region + "'.", "invalid_value"));
@@ -239,7 +241,8 @@ HttpReply evict_node(Context& ctx, Call& call, const std::string& id) {
   std::int64_t value = 0;
   if (read_nonnegative(body, "deadline", value)) {
     if (value > 100'000'000'000LL) fail(ApiError::invalid_request("deadline", "'deadline' must be a Unix time in seconds.", "invalid_value"));
-    deadline_ms = value * 1000;
+    // A deadline already past cuts what is left at the next tick.
+    deadline_ms = std::max(value * 1000, call.now_ms);
   } else if (read_nonnegative(body, "seconds", value)) {
     if (value > 86'400) fail(ApiError::invalid_request("seconds", "'seconds' must be at most 86400.", "invalid_value"));
     deadline_ms = call.now_ms + value * 1000;
@@ -284,7 +287,7 @@ HttpReply register_node(Context& ctx, Call& call) {
   reject_unknown_fields(body, {"endpoint", "models", "capacity_tokens_per_sec"});
   std::string endpoint;
   if (!read_string(body, "endpoint", endpoint)) {
-    fail(ApiError::invalid_request("endpoint", "'endpoint' is required: where the node serves the OpenAI API.", "missing_field"));
+    fail(ApiError::invalid_request("endpoint", "'endpoint' is required: where the node serves the OpenAI API.", "missing_required_parameter"));
   }
   auto existing = table(ctx).find_by_token(call.actor.node_token_hash);
   if (!existing) fail(ApiError{401, "invalid_request_error", "invalid_node_token", "", "Invalid node registration token."});
@@ -308,7 +311,12 @@ HttpReply heartbeat(Context& ctx, Call& call, const std::string& id) {
   if (!call.actor.is_node()) {
     fail(ApiError::permission_denied("Heartbeats come from the node agent, with its registration token.", "node_token_required"));
   }
-  registry::NodeInfo node = must(ctx, table(ctx).heartbeat(id, call.actor.node_token_hash), id);
+  auto beat = table(ctx).heartbeat(id, call.actor.node_token_hash);
+  if (beat.error == registry::NodeTable::Error::kNotFound) {
+    // Unknown node and wrong token look alike, so a token cannot probe for node ids.
+    fail(ApiError{401, "invalid_request_error", "invalid_node_token", "", "Invalid node registration token for this node."});
+  }
+  registry::NodeInfo node = must(ctx, beat, id);
   const auto timeout = ctx.config().registry.heartbeat_timeout.count();
   return reply(200, json{{"id", node.spec.id},
                          {"object", "node.heartbeat"},
@@ -326,7 +334,7 @@ HttpReply nodes_route(Context& ctx, Call& call) {
   if (s.size() == 2 && s[1] == "register") return register_node(ctx, call);
   if (s.size() == 3 && s[2] == "heartbeat") return heartbeat(ctx, call, s[1]);
   if (call.actor.is_node()) fail(ApiError::permission_denied("A node token may only register and send heartbeats.", "node_token_scope"));
-  require_operator(call, "nodes");
+  require_operator(call, "manage nodes");
   if (s.size() == 1) {
     if (call.http.method == "GET") return list_nodes(ctx, call);
     if (call.http.method == "POST") return create_node(ctx, call);

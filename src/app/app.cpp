@@ -28,11 +28,13 @@
 #include "cic/cache/redis_client.hpp"
 #include "cic/limits/local_limiter.hpp"
 #include "cic/limits/redis_limiter.hpp"
+#include "cic/registry/health_policy.hpp"
 #include "cic/registry/node_registry.hpp"
 #include "cic/router/router.hpp"
 #include "cic/scheduler/strategy.hpp"
 #include "cic/telemetry/logging.hpp"
 #include "cic/telemetry/metrics.hpp"
+#include "node_service.hpp"
 
 namespace cic::app {
 namespace net = boost::asio;
@@ -44,31 +46,6 @@ std::unique_ptr<store::Store> open_store(const config::StoreConfig& cfg) {
     return store::make_postgres_store(cfg.postgres.dsn, cfg.postgres.pool_size);
   }
   return store::make_sqlite_store(cfg.sqlite.path);
-}
-
-std::vector<registry::Node> nodes_from_config(const config::Config& config) {
-  std::vector<registry::Node> nodes;
-  for (const auto& n : config.nodes) {
-    registry::Node node;
-    node.id = n.id;
-    node.provider = n.provider;
-    node.region = n.region;
-    node.instance_type = n.instance_type;
-    node.endpoint = n.endpoint;
-    node.models = n.models;
-    node.spot = n.spot;
-    node.price_per_hour_micros = n.price_per_hour_micros();
-    node.capacity_tokens_per_sec = n.capacity_tokens_per_sec;
-    std::string error;
-    if (!registry::parse_endpoint(n.endpoint, node.address, error)) {
-      throw std::runtime_error("node " + n.id + ": " + error);
-    }
-    if (node.address.scheme != "http") {
-      throw std::runtime_error("node " + n.id + ": only http:// node endpoints are supported by this version");
-    }
-    nodes.push_back(std::move(node));
-  }
-  return nodes;
 }
 
 /// The Redis limiter together with the client it talks through (declared first: destroyed last).
@@ -219,7 +196,9 @@ int App::run() {
   if (config.bootstrap.enabled) blocking_bootstrap(config, *store, hasher);
 
   registry::NodeRegistry registry;
-  registry.publish(nodes_from_config(config));
+  registry::HealthPolicy health(clock, registry::HealthPolicyOptions{
+                                          static_cast<int>(config.health.consecutive_failures), config.health.eject_base,
+                                          config.health.eject_max, config.health.max_ejected_share});
   std::vector<std::string> region_names, model_ids;
   for (const auto& r : config.regions) region_names.push_back(r.name);
   for (const auto& m : config.models) model_ids.push_back(m.id);
@@ -247,9 +226,16 @@ int App::run() {
   net::io_context& main_io = *contexts.front();
   net::thread_pool blocking(config.store.blocking_threads);
   std::unique_ptr<limits::Limiter> limiter = make_limiter(config, clock, metrics);
-  admin::AdminApi admin_api(admin::AdminDeps{config, *store, hasher, clock, [&key_cache] { key_cache.clear(); }});
+  NodeService nodes(config, clock, *store, main_io, blocking, registry, health, metrics);
+  nodes.load();
+  admin::AdminDeps admin_deps{config, *store, hasher, clock, [&key_cache] { key_cache.clear(); }};
+  admin_deps.nodes = &nodes.table();
+  admin_deps.health = &health;
+  admin_deps.registry = &registry;
+  admin_deps.on_node_added = [&nodes] { nodes.probe_now(); };
+  admin::AdminApi admin_api(std::move(admin_deps));
   gateway::GatewayDeps gateway_deps{config, clock, blocking, *store, hasher, key_cache, last_used,
-                                    registry, router, usage, metrics, *limiter, nullptr};
+                                    registry, router, usage, metrics, *limiter, health, nullptr};
   if (!config.admin.operator_token.empty()) {
     gateway_deps.admin_api = [&admin_api](const HttpCall& call) { return admin_api.handle(call); };
   }
@@ -258,11 +244,13 @@ int App::run() {
   // cache through PostgreSQL NOTIFY, within a second; SQLite runs a single process.
   ChangeWatcher change_watcher(config, key_cache);
   gateway.start();
+  nodes.start([&gateway](const std::string& node_id) { gateway.abort_node(node_id); });
 
   net::steady_timer last_used_timer(main_io);
   impl_->schedule_last_used_flush(last_used_timer, blocking, *store, last_used);
 
   auto stop_all = [&] {
+    nodes.stop();
     last_used_timer.cancel();
     for (auto& io : contexts) io->stop();  // thread-safe; the work guards die with the contexts
   };
@@ -282,11 +270,15 @@ int App::run() {
   };
   wait_for_signal();
 
-  if (!impl_->options.ready_file.empty()) {
-    write_ready_file(impl_->options.ready_file, gateway.http_port(), gateway.admin_port(), config.bootstrap);
-  }
-  spdlog::info("cic-control ready: client API on port {}, admin on port {}, {} thread(s)", gateway.http_port(),
-               gateway.admin_port(), threads);
+  // Ready once the nodes known at start had their first probes, so the first requests find
+  // the pools filled instead of a 503.
+  nodes.when_first_round_done([&] {
+    if (!impl_->options.ready_file.empty()) {
+      write_ready_file(impl_->options.ready_file, gateway.http_port(), gateway.admin_port(), config.bootstrap);
+    }
+    spdlog::info("cic-control ready: client API on port {}, admin on port {}, {} thread(s)", gateway.http_port(),
+                 gateway.admin_port(), threads);
+  });
 
   std::vector<std::thread> workers;
   for (unsigned i = 1; i < threads; ++i) workers.emplace_back([io = contexts[i].get()] { io->run(); });

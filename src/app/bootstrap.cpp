@@ -37,20 +37,6 @@ void blocking_sync_catalog(const config::Config& config, store::Store& store) {
   for (const auto& m : config.models) {
     store.upsert_model(store::Model{m.id, m.family, config::to_string(m.kind), m.context_length});
   }
-  for (const auto& n : config.nodes) {
-    store::Node node;
-    node.id = n.id;
-    node.provider = n.provider;
-    node.region = n.region;
-    node.instance_type = n.instance_type;
-    node.models = n.models;
-    node.endpoint = n.endpoint;
-    node.spot = n.spot;
-    node.price_per_hour_micros = n.price_per_hour_micros();
-    node.capacity_tokens_per_sec = n.capacity_tokens_per_sec;
-    node.state = "ready";
-    store.upsert_node(node);
-  }
 }
 
 std::string blocking_bootstrap(const config::Config& config, store::Store& store, const auth::KeyHasher& hasher) {

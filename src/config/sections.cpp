@@ -113,7 +113,7 @@ void parse_upstream(MapReader& root, UpstreamConfig& out) {
   m.read_int("max_idle_connections_per_node", out.max_idle_connections_per_node, 1, 100'000,
              "connections");
   m.read_int("max_response_bytes", out.max_response_bytes, kKiB, 4 * kGiB, "bytes");
-  m.read_int("max_attempts", out.max_attempts, 1, 10, "attempts");
+  m.read_int("max_attempts", out.max_attempts, 1, 3, "attempts");
 }
 
 void parse_bootstrap(MapReader& root, BootstrapConfig& out) {

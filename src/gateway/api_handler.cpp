@@ -29,7 +29,8 @@ std::string models_list_json(const auth::KeyIdentity& identity, const config::Co
 
 }  // namespace
 
-ApiHandler::ApiHandler(ApiDeps deps) : deps_(deps) {}
+ApiHandler::ApiHandler(ApiDeps deps)
+    : deps_(deps), retry_budget_(deps.config.routing.retry_budget_ratio, deps.config.routing.min_retry_concurrency) {}
 
 void ApiHandler::finish(RequestState& state) {
   deps_.metrics.requests(state.route, state.status).Increment();

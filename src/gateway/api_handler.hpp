@@ -18,7 +18,9 @@
 #include "cic/store/store.hpp"
 #include "cic/telemetry/metrics.hpp"
 #include "client_channel.hpp"
+#include "cic/registry/health_policy.hpp"
 #include "openai_request.hpp"
+#include "retry_budget.hpp"
 #include "upstream_pool.hpp"
 
 namespace cic::gateway {
@@ -37,6 +39,7 @@ struct ApiDeps {
   billing::UsageSink& usage;
   telemetry::Metrics& metrics;
   limits::Limiter& limiter;
+  registry::HealthPolicy& health;  // passive health: every attempt's outcome
   std::function<bool()> ready;  // /readyz: serving and not draining
 };
 
@@ -77,6 +80,11 @@ class ApiHandler final : public RequestHandler {
   explicit ApiHandler(ApiDeps deps);
 
   net::awaitable<void> handle(Request& request, ClientChannel& channel) override;
+
+  /// Cuts off every request of the CALLING THREAD's io_context that is talking to `node_id` (its
+  /// eviction deadline passed): streams end with an error event, requests that had no answer yet
+  /// are retried elsewhere. Run it on every loop thread. Returns how many were cut.
+  static std::size_t abort_node_on_this_thread(const std::string& node_id);
   net::awaitable<void> reject(int status, ClientChannel& channel, std::string_view detail) override;
 
  private:
@@ -103,6 +111,7 @@ class ApiHandler final : public RequestHandler {
   void finish(RequestState& state);
 
   ApiDeps deps_;
+  RetryBudget retry_budget_;
 };
 
 }  // namespace cic::gateway

@@ -5,7 +5,10 @@
 #include <prometheus/histogram.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+
+#include <random>
 
 #include "api_handler.hpp"
 #include "cic/billing/pricing.hpp"
@@ -28,6 +31,42 @@ struct InFlight {
 };
 
 bool is_timeout(const beast::error_code& ec) { return ec == beast::error::timeout; }
+
+/// A connection to a node in use by a request of this thread, so an eviction can cut it off.
+/// Each io_context is run by one thread and a request never changes threads, so a thread-local
+/// list needs no lock.
+struct ActiveUpstream {
+  const std::string* node_id;
+  std::unique_ptr<beast::tcp_stream>* conn;
+  bool aborted = false;
+};
+thread_local std::vector<ActiveUpstream*> t_active_upstreams;
+
+class ActiveUpstreamScope {
+ public:
+  ActiveUpstreamScope(const registry::Node& node, std::unique_ptr<beast::tcp_stream>& conn) : entry_{&node.id, &conn} {
+    t_active_upstreams.push_back(&entry_);
+  }
+  ~ActiveUpstreamScope() {
+    auto& list = t_active_upstreams;
+    for (auto& p : list) {
+      if (p == &entry_) {
+        p = list.back();
+        list.pop_back();
+        break;
+      }
+    }
+  }
+  bool aborted() const { return entry_.aborted; }
+
+ private:
+  ActiveUpstream entry_;
+};
+
+std::uint64_t random_u64() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
 
 // A node's error body in OpenAI's shape whatever vLLM version sent it (older ones answer a flat
 // {"object":"error","message",...}).
@@ -54,32 +93,98 @@ std::string node_message(const std::string& body) {
 
 }  // namespace
 
+std::size_t ApiHandler::abort_node_on_this_thread(const std::string& node_id) {
+  std::size_t cut = 0;
+  for (ActiveUpstream* active : t_active_upstreams) {
+    if (*active->node_id != node_id || active->aborted || !*active->conn) continue;
+    active->aborted = true;
+    beast::error_code ignored;
+    (*active->conn)->socket().shutdown(tcp::socket::shutdown_both, ignored);
+    (*active->conn)->socket().close(ignored);
+    ++cut;
+  }
+  return cut;
+}
+
 struct ApiHandler::Attempt {
+  /// How the node did, for passive health: kNeutral when the attempt says nothing about it (the
+  /// client left, or the node was cut off on purpose).
+  enum class Verdict { kOk, kFailed, kTimeout, kNeutral };
+
   bool done = false;       // the client got its answer (success or a final error)
   bool retryable = false;  // nothing reached the client; another node may try
   ApiError error;
+  Verdict verdict = Verdict::kOk;
+  std::uint64_t tokens = 0;  // completion tokens, for the node's tokens/s
 
-  static Attempt answered() { return Attempt{true, false, {}}; }
-  static Attempt failed(bool retryable, ApiError error) { return Attempt{false, retryable, std::move(error)}; }
+  static Attempt answered(Verdict verdict = Verdict::kOk, std::uint64_t tokens = 0) {
+    return Attempt{true, false, {}, verdict, tokens};
+  }
+  static Attempt failed(bool retryable, ApiError error, Verdict verdict = Verdict::kFailed) {
+    return Attempt{false, retryable, std::move(error), verdict, 0};
+  }
 };
 
 net::awaitable<void> ApiHandler::forward(const OpenAiRequest& request, const auth::KeyIdentity& identity,
                                          ClientChannel& channel, RequestState& state) {
+  const auto& routing = deps_.config.routing;
   router::RouteRequest route{request.model, identity.region, identity.strict_residency, {}, {request.user}};
+  RetryBudget::Active active(retry_budget_);
+  std::optional<RetryBudget::Retry> retry;
   std::optional<ApiError> last_error;
-  for (unsigned attempt = 0; attempt < std::max(1u, deps_.config.upstream.max_attempts); ++attempt) {
+  // At most two retries, whatever upstream.max_attempts says.
+  const unsigned attempts = std::clamp(deps_.config.upstream.max_attempts, 1u, 3u);
+  for (unsigned attempt = 0; attempt < attempts; ++attempt) {
+    if (attempt > 0) {
+      retry.reset();
+      retry.emplace(retry_budget_);
+      if (!retry->granted()) {
+        deps_.metrics.retries("budget_exhausted").Increment();
+        spdlog::warn("request {}: retry budget exhausted ({} retries in progress); not retrying", state.request_id,
+                     retry_budget_.retries());
+        break;
+      }
+      deps_.metrics.retries("retried").Increment();
+      auto pause = retry_backoff(attempt, routing.retry_backoff_base, routing.retry_backoff_max, random_u64());
+      if (pause.count() > 0) {
+        net::steady_timer timer(co_await net::this_coro::executor);
+        timer.expires_after(pause);
+        co_await timer.async_wait(use_nothrow);
+      }
+    }
     auto decision = deps_.router.route(route);
     if (!decision.node) {
-      if (!last_error) last_error = ApiError::no_capacity(request.model, identity.region);
+      if (!last_error) {
+        last_error = ApiError::no_capacity(request.model, identity.region);
+        last_error->retry_after_s =
+            static_cast<int>((routing.no_capacity_retry_after.count() + 999) / 1000);
+      }
       break;
     }
-    InFlight in_flight(*decision.node->load);
-    Attempt result = co_await try_node(request, identity, *decision.node, decision.region, channel, state);
+    if (decision.region != identity.region) deps_.metrics.region_fallbacks(identity.region, decision.region).Increment();
+    const registry::Node& node = *decision.node;
+    InFlight in_flight(*node.load);
+    const auto started = deps_.clock.now();
+    Attempt result = co_await try_node(request, identity, node, decision.region, channel, state);
+    const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(deps_.clock.now() - started);
+    deps_.metrics.upstream_duration(node.id, decision.region).Observe(std::chrono::duration<double>(latency).count());
+    switch (result.verdict) {
+      case Attempt::Verdict::kOk: deps_.health.record_success(node, latency, result.tokens); break;
+      case Attempt::Verdict::kFailed:
+      case Attempt::Verdict::kTimeout: {
+        const auto& pool = decision.snapshot->pool(decision.region, request.model);
+        if (deps_.health.record_failure(node, result.verdict == Attempt::Verdict::kTimeout, pool)) {
+          spdlog::warn("node {} ejected after repeated failures", node.id);
+        }
+        break;
+      }
+      case Attempt::Verdict::kNeutral: break;
+    }
     if (result.done) co_return;
-    decision.node->load->failures.fetch_add(1, std::memory_order_relaxed);
+    node.load->failures.fetch_add(1, std::memory_order_relaxed);
     last_error = result.error;
     if (!result.retryable) break;
-    route.exclude.push_back(decision.node->id);
+    route.exclude.push_back(node.id);
   }
   co_await send_error(channel, state, *last_error);
 }
@@ -108,6 +213,7 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
   // Send and read the response head, on a pooled connection first; a pooled connection the node
   // already closed fails before any byte of an answer, so one fresh retry on the same node is safe.
   std::unique_ptr<beast::tcp_stream> conn;
+  ActiveUpstreamScope active_upstream(node, conn);
   beast::flat_buffer upstream_buffer;
   upstream_buffer.reserve(8192);  // a typical answer in one read instead of several small ones
   std::optional<http::response_parser<http::empty_body>> head_parser;
@@ -129,15 +235,15 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
   auto client_left = [&](const char* phase) {
     watch.stop();
     spdlog::debug("request {}: client left while node {} was {}", state.request_id, node.id, phase);
-    metrics.upstream(node.id, "client_gone").Increment();
+    metrics.upstream(node.id, region, "client_gone").Increment();
     channel.set_keep_alive(false);
     state.status = 499;  // nginx's "client closed request", for metrics only
-    return Attempt::answered();
+    return Attempt::answered(Attempt::Verdict::kNeutral);
   };
   for (int fresh = 0; fresh < 2; ++fresh) {
     auto [ec, lease] = co_await deps_.upstream.acquire(node, cfg.connect_timeout, fresh == 0);
     if (ec) {
-      metrics.upstream(node.id, "connect_error").Increment();
+      metrics.upstream(node.id, region, "connect_error").Increment();
       node.load->ejected_until_ns.store(
           (deps_.clock.now() + kEjectAfterConnectFailure).time_since_epoch().count(), std::memory_order_relaxed);
       spdlog::warn("request {}: cannot connect to node {} ({}): {}", state.request_id, node.id, node.endpoint, ec.message());
@@ -156,16 +262,22 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
     if (!wec) std::tie(rec, std::ignore) = co_await http::async_read_header(*conn, upstream_buffer, *head_parser, use_nothrow);
     if (watch.gone() && rec) co_return client_left("working");
     if (!rec) break;
+    if (active_upstream.aborted()) {
+      metrics.aborted(node.id, region).Increment();
+      co_return Attempt::failed(true, ApiError::upstream_failure("The model node was taken out of service."),
+                                Attempt::Verdict::kNeutral);
+    }
     if (is_timeout(rec)) {
-      metrics.upstream(node.id, "timeout").Increment();
-      co_return Attempt::failed(false, ApiError::upstream_timeout());
+      // Nothing reached the client yet: another node may answer in time.
+      metrics.upstream(node.id, region, "timeout").Increment();
+      co_return Attempt::failed(true, ApiError::upstream_timeout(), Attempt::Verdict::kTimeout);
     }
     if (lease.reused && fresh == 0) continue;  // stale keep-alive connection
-    metrics.upstream(node.id, "io_error").Increment();
+    metrics.upstream(node.id, region, "io_error").Increment();
     spdlog::warn("request {}: node {} failed: {}", state.request_id, node.id, rec.message());
     co_return Attempt::failed(true, ApiError::upstream_failure("The model node failed to answer."));
   }
-  metrics.upstream_ttfb(node.id).Observe(std::chrono::duration<double>(deps_.clock.now() - sent_at).count());
+  metrics.upstream_ttfb(node.id, region).Observe(std::chrono::duration<double>(deps_.clock.now() - sent_at).count());
 
   store::UsageRecord usage;
   usage.request_id = state.request_id;
@@ -213,18 +325,24 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
     }
     watch.stop();
     if (ec) {
-      metrics.upstream(node.id, is_timeout(ec) ? "timeout" : "io_error").Increment();
-      if (is_timeout(ec)) co_return Attempt::failed(false, ApiError::upstream_timeout());
-      co_return Attempt::failed(status == 200 ? false : true, ApiError::upstream_failure("The model node's answer was cut off."));
+      // The whole answer is buffered, so the client has seen nothing yet: retryable.
+      if (active_upstream.aborted()) {
+        metrics.aborted(node.id, region).Increment();
+        co_return Attempt::failed(true, ApiError::upstream_failure("The model node was taken out of service."),
+                                  Attempt::Verdict::kNeutral);
+      }
+      metrics.upstream(node.id, region, is_timeout(ec) ? "timeout" : "io_error").Increment();
+      if (is_timeout(ec)) co_return Attempt::failed(true, ApiError::upstream_timeout(), Attempt::Verdict::kTimeout);
+      co_return Attempt::failed(true, ApiError::upstream_failure("The model node's answer was cut off."));
     }
     auto& upstream_response = parser.get();
     if (parser.keep_alive()) deps_.upstream.release(node, std::move(conn));
     if (status >= 500) {
-      metrics.upstream(node.id, "server_error").Increment();
+      metrics.upstream(node.id, region, "server_error").Increment();
       spdlog::warn("request {}: node {} answered {}: {}", state.request_id, node.id, status, node_message(upstream_response.body()));
       co_return Attempt::failed(true, ApiError::upstream_failure("The model node failed: " + node_message(upstream_response.body())));
     }
-    metrics.upstream(node.id, status == 200 ? "ok" : "client_error").Increment();
+    metrics.upstream(node.id, region, status == 200 ? "ok" : "client_error").Increment();
     Response response{static_cast<http::status>(status), 11};
     response.set(http::field::content_type, status == 200 && !upstream_response[http::field::content_type].empty()
                                                   ? upstream_response[http::field::content_type]
@@ -236,7 +354,7 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
     auto answered = deps_.clock.now();
     bool delivered = co_await channel.send(response);
     record_usage(tokens, !delivered, answered);
-    co_return Attempt::answered();
+    co_return Attempt::answered(Attempt::Verdict::kOk, static_cast<std::uint64_t>(tokens.completion_tokens));
   }
 
   // SSE: from here on the client has seen bytes; no other node may take over.
@@ -249,7 +367,7 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
   head.set("x-accel-buffering", "no");
   head.chunked(true);
   state.status = 200;
-  metrics.upstream(node.id, "ok").Increment();
+  metrics.upstream(node.id, region, "ok").Increment();
 
   SseFilter filter(request.client_include_usage, request.client_continuous_usage);
   bool client_ok = !watch.gone() && co_await channel.send_head(head);
@@ -289,7 +407,7 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
     }
     if (pec) {
       upstream_ok = false;
-      metrics.upstream(node.id, "stream_error").Increment();
+      metrics.upstream(node.id, region, "stream_error").Increment();
       spdlog::warn("request {}: stream from node {} is malformed: {}", state.request_id, node.id, pec.message());
       break;
     }
@@ -301,7 +419,7 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
     if (ec) {
       upstream_ok = false;
       if (client_ok) {
-        metrics.upstream(node.id, is_timeout(ec) ? "stream_timeout" : "stream_error").Increment();
+        metrics.upstream(node.id, region, is_timeout(ec) ? "stream_timeout" : "stream_error").Increment();
         spdlog::warn("request {}: stream from node {} broke: {}", state.request_id, node.id, ec.message());
       }
     }
@@ -310,18 +428,27 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
   if (client_ok) {
     if (!upstream_ok && !filter.saw_done()) {
       // Same convention as vLLM: an error event, then [DONE], on a 200 stream.
-      ApiError error = ApiError::upstream_failure("The model node stopped in the middle of the stream.");
+      ApiError error = ApiError::upstream_failure(
+          active_upstream.aborted() ? "The model node was taken out of service (eviction deadline) before the stream finished."
+                                    : "The model node stopped in the middle of the stream.");
       client_ok = co_await channel.send_chunk("data: " + error.to_json() + "\n\ndata: [DONE]\n\n");
     }
     if (client_ok) client_ok = co_await channel.finish_chunks();
   }
   if (!client_ok) {
     channel.set_keep_alive(false);
-    metrics.upstream(node.id, "client_gone").Increment();
+    metrics.upstream(node.id, region, "client_gone").Increment();
   }
   if (upstream_ok && client_ok && parser.is_done() && parser.keep_alive()) deps_.upstream.release(node, std::move(conn));
-  record_usage(filter.usage(), !delivered && (!client_ok || !upstream_ok), seen_token ? first_token : deps_.clock.now());
-  co_return Attempt::answered();
+  const TokenUsage streamed = filter.usage();
+  record_usage(streamed, !delivered && (!client_ok || !upstream_ok), seen_token ? first_token : deps_.clock.now());
+  if (active_upstream.aborted()) {
+    metrics.aborted(node.id, region).Increment();
+    co_return Attempt::answered(Attempt::Verdict::kNeutral);
+  }
+  if (!upstream_ok) co_return Attempt::answered(Attempt::Verdict::kFailed);
+  if (!client_ok) co_return Attempt::answered(Attempt::Verdict::kNeutral);
+  co_return Attempt::answered(Attempt::Verdict::kOk, static_cast<std::uint64_t>(streamed.completion_tokens));
 }
 
 }  // namespace cic::gateway

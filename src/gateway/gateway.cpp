@@ -56,7 +56,7 @@ struct Gateway::Impl {
         deps(deps),
         upstream(deps.config.upstream.max_idle_connections_per_node),
         api(ApiDeps{deps.config, deps.clock, deps.blocking, deps.store, deps.hasher, deps.key_cache, deps.last_used,
-                    deps.router, upstream, deps.usage, deps.metrics, deps.limiter, [this] { return ready(); }}),
+                    deps.router, upstream, deps.usage, deps.metrics, deps.limiter, deps.health, [this] { return ready(); }}),
         admin(deps.metrics, [this] { return ready(); }, deps.blocking, deps.admin_api),
         grace_timer(*this->ios.front()) {}
 
@@ -196,6 +196,16 @@ std::uint16_t Gateway::admin_port() const { return impl_->admin_listener->accept
 bool Gateway::draining() const { return impl_->draining.load(); }
 
 std::size_t Gateway::active_requests() const { return impl_->tracker.active_requests(); }
+
+void Gateway::abort_node(const std::string& node_id) {
+  for (net::io_context* io : impl_->ios) {
+    net::post(*io, [node_id] {
+      if (std::size_t cut = ApiHandler::abort_node_on_this_thread(node_id)) {
+        spdlog::warn("node {}: eviction deadline passed; cut off {} request(s) still on it", node_id, cut);
+      }
+    });
+  }
+}
 
 void Gateway::shutdown(std::function<void()> on_drained) {
   Impl* impl = impl_.get();

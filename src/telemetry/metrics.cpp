@@ -46,11 +46,36 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                            .Help("Limit decisions taken on local shares because Redis was unavailable")
                            .Register(*registry_)
                            .Add({});
+  upstream_duration_ = &prometheus::BuildHistogram()
+                            .Name("cic_upstream_request_duration_seconds")
+                            .Help("Duration of one attempt on a model node (streams: until the last chunk)")
+                            .Register(*registry_);
+  retries_ = &prometheus::BuildCounter()
+                  .Name("cic_upstream_retries_total")
+                  .Help("Retries on another node before the first byte, and retries refused by the retry budget")
+                  .Register(*registry_);
+  region_fallbacks_ = &prometheus::BuildCounter()
+                           .Name("cic_region_fallbacks_total")
+                           .Help("Requests served in another region than their environment's")
+                           .Register(*registry_);
+  aborted_ = &prometheus::BuildCounter()
+                  .Name("cic_upstream_aborted_total")
+                  .Help("Requests cut off because their node reached its eviction deadline")
+                  .Register(*registry_);
 }
 
 Metrics::~Metrics() = default;
 
+void Metrics::on_collect(std::function<void()> hook) {
+  std::lock_guard lock(hooks_mutex_);
+  hooks_.push_back(std::move(hook));
+}
+
 std::string Metrics::serialize() const {
+  {
+    std::lock_guard lock(hooks_mutex_);
+    for (const auto& hook : hooks_) hook();
+  }
   prometheus::TextSerializer serializer;
   return serializer.Serialize(registry_->Collect());
 }
@@ -65,12 +90,12 @@ prometheus::Histogram& Metrics::request_duration(const std::string& route) {
 
 prometheus::Gauge& Metrics::connections() { return gauges_->Add({{"what", "connections"}}); }
 
-prometheus::Counter& Metrics::upstream(const std::string& node, const std::string& outcome) {
-  return upstream_->Add({{"node", node}, {"outcome", outcome}});
+prometheus::Counter& Metrics::upstream(const std::string& node, const std::string& region, const std::string& outcome) {
+  return upstream_->Add({{"node", node}, {"region", region}, {"outcome", outcome}});
 }
 
-prometheus::Histogram& Metrics::upstream_ttfb(const std::string& node) {
-  return ttfb_->Add({{"node", node}}, latency_buckets());
+prometheus::Histogram& Metrics::upstream_ttfb(const std::string& node, const std::string& region) {
+  return ttfb_->Add({{"node", node}, {"region", region}}, latency_buckets());
 }
 
 prometheus::Counter& Metrics::tokens(const std::string& model, const std::string& kind) {
@@ -82,5 +107,23 @@ prometheus::Counter& Metrics::usage_records(const std::string& outcome) {
 }
 
 prometheus::Counter& Metrics::limits_fallbacks() { return *limits_fallbacks_; }
+
+}  // namespace cic::telemetry
+
+namespace cic::telemetry {
+
+prometheus::Histogram& Metrics::upstream_duration(const std::string& node, const std::string& region) {
+  return upstream_duration_->Add({{"node", node}, {"region", region}}, latency_buckets());
+}
+
+prometheus::Counter& Metrics::retries(const std::string& outcome) { return retries_->Add({{"outcome", outcome}}); }
+
+prometheus::Counter& Metrics::region_fallbacks(const std::string& from, const std::string& to) {
+  return region_fallbacks_->Add({{"from", from}, {"to", to}});
+}
+
+prometheus::Counter& Metrics::aborted(const std::string& node, const std::string& region) {
+  return aborted_->Add({{"node", node}, {"region", region}});
+}
 
 }  // namespace cic::telemetry

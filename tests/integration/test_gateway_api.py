@@ -203,7 +203,7 @@ class GatewayApiTest(unittest.TestCase):
     def test_model_without_node_is_503_with_retry_after(self):
         r = self.env.post("/v1/chat/completions", chat(model=ORPHAN))
         self.assert_error(r, 503, "no_capacity")
-        self.assertEqual(r.header("retry-after"), "1")
+        self.assertEqual(r.header("retry-after"), "5")
 
     def test_health_and_metrics(self):
         self.assertEqual(harness.request(self.env.port, "GET", "/healthz").status, 200)

@@ -38,16 +38,29 @@ class FailoverTest(unittest.TestCase):
         self.assertEqual(stream.all_events()[-1][1], "[DONE]")
         stream.close()
 
-    def test_only_node_dead_gives_502_then_503(self):
+    def test_node_that_never_answered_is_never_routed_to(self):
+        # A node must pass its readiness probe before it takes traffic: a dead one never does.
         self.env.add_dead_node("dead", CHAT)
         self.env.start_gateway()
+        r = self.env.post("/v1/chat/completions", chat())
+        self.assertEqual(r.status, 503, r.body)
+        self.assertEqual(r.json()["error"]["code"], "no_capacity")
+        self.assertEqual(r.header("retry-after"), "5")
+
+    def test_only_node_dying_gives_502_then_503(self):
+        self.env.start_node("doomed", CHAT)
+        # Probes far apart, so only the failed request itself can notice the death.
+        self.env.start_gateway(extra="health: {interval_ms: 60000}\n")
+        self.assertEqual(self.env.post("/v1/chat/completions", chat(max_tokens=1)).status, 200)
+        self.env.node_proc("doomed").signal(signal.SIGKILL)
+        self.env.node_proc("doomed").wait()
         first = self.env.post("/v1/chat/completions", chat())
         self.assertEqual(first.status, 502, first.body)
         self.assertEqual(first.json()["error"]["code"], "upstream_error")
         # The failed node is ejected for a moment: no node left means 503 with Retry-After.
         second = self.env.post("/v1/chat/completions", chat())
         self.assertEqual(second.status, 503, second.body)
-        self.assertEqual(second.header("retry-after"), "1")
+        self.assertEqual(second.header("retry-after"), "5")
 
     def test_node_5xx_fails_over_then_502(self):
         self.env.start_node("broken", CHAT, "chat", "--error-rate", "1")
@@ -61,8 +74,10 @@ class FailoverTest(unittest.TestCase):
         self.assertEqual(set(r.json()["error"]), {"message", "type", "param", "code"})
 
     def test_hanging_node_gives_504(self):
-        self.env.start_node("hang", CHAT, "chat", "--hang")
-        self.env.start_gateway(upstream_extra="  first_byte_timeout_ms: 300\n")
+        self.env.start_node("hang", CHAT)
+        self.env.start_gateway(upstream_extra="  first_byte_timeout_ms: 300\n", extra="health: {interval_ms: 60000}\n")
+        # Ready first (a hanging node never passes readiness), then it stops answering.
+        harness.request(self.env.node_port("hang"), "POST", "/sim/config", body={"hang": True})
         start = time.monotonic()
         r = self.env.post("/v1/chat/completions", chat())
         self.assertEqual(r.status, 504, r.body)
@@ -70,7 +85,8 @@ class FailoverTest(unittest.TestCase):
         self.assertLess(time.monotonic() - start, 5)
 
     def test_node_dying_mid_stream_ends_stream_with_error_event(self):
-        self.env.start_node("dies", CHAT, "chat", "--die-after-tokens", "3", "--inter-token-ms", "20")
+        # 4 tokens: the readiness probe's one-token inference, then 3 of the stream.
+        self.env.start_node("dies", CHAT, "chat", "--die-after-tokens", "4", "--inter-token-ms", "20")
         self.env.start_gateway()
         s = StreamReader(self.env.port, "/v1/chat/completions", chat(stream=True, max_tokens=20, ignore_eos=True), self.env.auth())
         rid = s.header("x-request-id")

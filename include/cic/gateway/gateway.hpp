@@ -12,6 +12,7 @@
 #include "cic/common/http_call.hpp"
 #include "cic/config/config.hpp"
 #include "cic/limits/limiter.hpp"
+#include "cic/registry/health_policy.hpp"
 #include "cic/registry/node_registry.hpp"
 #include "cic/router/router.hpp"
 #include "cic/store/store.hpp"
@@ -38,6 +39,7 @@ struct GatewayDeps {
   billing::UsageSink& usage;
   telemetry::Metrics& metrics;
   limits::Limiter& limiter;
+  registry::HealthPolicy& health;
   /// The admin REST API (/admin/v1/ on the admin listener), run on `blocking`; empty = none.
   std::function<HttpReply(const HttpCall&)> admin_api;
 };
@@ -62,6 +64,10 @@ class Gateway {
   /// has passed, whichever comes first. Thread-safe; later calls are ignored.
   void shutdown(std::function<void()> on_drained);
   bool draining() const;
+
+  /// Cuts off every request still talking to `node_id` (its eviction deadline passed), on every
+  /// loop thread. Thread-safe; returns at once.
+  void abort_node(const std::string& node_id);
   std::size_t active_requests() const;
 
  private:

@@ -64,7 +64,7 @@ upstream: {max_response_bytes: 10, connect_timeout_ms: 0, max_attempts: 0}
   EXPECT_TRUE(has_issue(issues, "server.shutdown_grace_ms", "between 1 and 3600000 ms"));
   EXPECT_TRUE(has_issue(issues, "upstream.max_response_bytes", "between"));
   EXPECT_TRUE(has_issue(issues, "upstream.connect_timeout_ms", "between"));
-  EXPECT_TRUE(has_issue(issues, "upstream.max_attempts", "between 1 and 10"));
+  EXPECT_TRUE(has_issue(issues, "upstream.max_attempts", "between 1 and 3"));
   EXPECT_EQ(issues.size(), 8u);
   EXPECT_TRUE(has_issue(issues_of("auth: {key_hash_secret: \"" + std::string(kSecret) +
                                   "\", cache_ttl_ms: 0}\n"),
