@@ -28,6 +28,67 @@ void read_usd_per_million(MapReader& m, std::string_view key, std::int64_t& out)
   if (usd >= 0) out = static_cast<std::int64_t>(std::llround(usd * 1'000'000.0));
 }
 
+// The three prices of a `price`-shaped mapping; false (with an issue) unless input and output are
+// both given. Cached input defaults to the input price.
+struct PriceTriple {
+  std::int64_t input = -1;
+  std::int64_t output = -1;
+  std::int64_t cached_input = -1;
+};
+
+PriceTriple read_price_triple(MapReader& m) {
+  PriceTriple p;
+  read_usd_per_million(m, "input_per_million_usd", p.input);
+  read_usd_per_million(m, "output_per_million_usd", p.output);
+  read_usd_per_million(m, "cached_input_per_million_usd", p.cached_input);
+  if (p.input >= 0 && p.output >= 0 && p.cached_input < 0) p.cached_input = p.input;
+  return p;
+}
+
+// `regional_prices:` — per-region replacements of `price`. Whether each region exists is a
+// cross-section check; here: shape, both prices, one entry per region, and a default price.
+void read_regional_prices(MapReader& item, ModelConfig& model) {
+  item.each("regional_prices", [&](MapReader& entry, std::size_t) {
+    ModelConfig::RegionalPrice regional;
+    read_id(entry, "region", regional.region);
+    PriceTriple p = read_price_triple(entry);
+    if (!entry.is_map()) return;
+    if (p.input < 0 || p.output < 0) {
+      entry.issue("input_per_million_usd", "a regional price needs both input_per_million_usd and "
+                                           "output_per_million_usd");
+      return;
+    }
+    for (const auto& other : model.regional_prices) {
+      if (!regional.region.empty() && other.region == regional.region) {
+        entry.issue("region", "region " + quote(regional.region) + " has two regional prices");
+        return;
+      }
+    }
+    regional.input_micros_per_million = p.input;
+    regional.output_micros_per_million = p.output;
+    regional.cached_input_micros_per_million = p.cached_input;
+    model.regional_prices.push_back(std::move(regional));
+  });
+  if (!model.regional_prices.empty() && !model.priced()) {
+    item.issue("regional_prices", "needs a default `price` as well (other regions, holds and spend "
+                                  "caps use it)");
+  }
+}
+
+void read_reference_price(MapReader& item, ModelConfig& model) {
+  MapReader ref = item.child("reference_price");
+  ref.read_string("model", model.reference_model);
+  PriceTriple p = read_price_triple(ref);
+  if (!ref.is_map()) return;
+  if (p.input < 0 || p.output < 0) {
+    item.issue("reference_price", "needs both input_per_million_usd and output_per_million_usd");
+    return;
+  }
+  model.reference_input_micros_per_million = p.input;
+  model.reference_output_micros_per_million = p.output;
+  model.reference_cached_input_micros_per_million = p.cached_input;
+}
+
 }  // namespace
 
 void parse_regions(MapReader& root, std::vector<RegionConfig>& out) {
@@ -67,6 +128,8 @@ void parse_models(MapReader& root, std::vector<ModelConfig>& out) {
         model.cached_input_micros_per_million = model.input_micros_per_million;
       }
     }
+    read_regional_prices(item, model);
+    read_reference_price(item, model);
     if (model.default_max_tokens > model.context_length) {
       item.issue("default_max_tokens",
                  "must not exceed context_length (" + std::to_string(model.context_length) +

@@ -184,6 +184,28 @@ struct ModelConfig {
   std::int64_t output_micros_per_million = -1;
   std::int64_t cached_input_micros_per_million = -1;
   bool priced() const { return input_micros_per_million >= 0 && output_micros_per_million >= 0; }
+
+  /// `regional_prices:` entry — the model's price in one region, replacing `price` there (micro-
+  /// dollars per 1M tokens; cached input defaults to the regional input price).
+  struct RegionalPrice {
+    std::string region;
+    std::int64_t input_micros_per_million = 0;
+    std::int64_t output_micros_per_million = 0;
+    std::int64_t cached_input_micros_per_million = 0;
+  };
+  /// At most one entry per region; only on a model that has a `price`.
+  std::vector<RegionalPrice> regional_prices;
+
+  /// `reference_price:` — what the same tokens cost at OpenAI's list price for a comparable model
+  /// (`reference_model`, e.g. "gpt-4o-mini"), for "savings vs OpenAI" on invoices. Micro-dollars
+  /// per 1M tokens; < 0 = no reference (the model is left out of the comparison).
+  std::string reference_model;
+  std::int64_t reference_input_micros_per_million = -1;
+  std::int64_t reference_output_micros_per_million = -1;
+  std::int64_t reference_cached_input_micros_per_million = -1;
+  bool has_reference_price() const {
+    return reference_input_micros_per_million >= 0 && reference_output_micros_per_million >= 0;
+  }
 };
 
 /// `limits:` — where rate limits, quotas and spend caps are counted.

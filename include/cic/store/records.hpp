@@ -143,4 +143,26 @@ struct UsageRecord {
   std::int64_t created_at = 0;
 };
 
+// --- Credit ledger (migration 0006; src/store/*_credits.cpp) ---------------------------------
+
+/// One row of an org's credit ledger. Append-only: a grant is a positive row; a consumption or a
+/// correction is a negative row naming the grant it draws from. Money in integer micro-dollars.
+struct CreditEntry {
+  std::string id;        // "crd_..." (assigned by the store when empty)
+  std::string org_id;
+  std::string kind;      // signup_bonus | referral | promotional | paid | adjustment
+  std::int64_t amount_micros = 0;  // > 0 grant, < 0 consumption / correction; never 0
+  std::optional<std::int64_t> expires_at;  // unix ms; a grant is unusable from then on
+  std::int64_t created_at = 0;             // unix ms; 0 = now
+  std::string note;
+  std::string idempotency_key;  // unique per org; empty = the id (no deduplication)
+  std::string grant_id;         // negative rows: the grant debited; "" for grants
+};
+
+/// What add_credit did: the row now in the ledger, and whether this call wrote it.
+struct CreditAddResult {
+  CreditEntry entry;
+  bool created = false;
+};
+
 }  // namespace cic::store
