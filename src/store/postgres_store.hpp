@@ -68,6 +68,10 @@ class PostgresStore final : public Store {
   std::vector<UsageRecord> list_usage(std::int64_t since_ms, std::size_t limit) override;
   std::size_t count_usage() override;
 
+  // Credit ledger (sqlite_credits.cpp / postgres_credits.cpp).
+  CreditAddResult add_credit(CreditEntry entry, const AuditEntry* audit) override;
+  std::vector<CreditEntry> list_credits(std::string_view org_id) override;
+
  private:
   /// Registers every named statement on a fresh connection (libpqxx prepares lazily on first use).
   static void prepare_statements(pqxx::connection& conn);

@@ -71,6 +71,10 @@ class SqliteStore final : public Store {
   std::vector<UsageRecord> list_usage(std::int64_t since_ms, std::size_t limit) override;
   std::size_t count_usage() override;
 
+  // Credit ledger (sqlite_credits.cpp / postgres_credits.cpp).
+  CreditAddResult add_credit(CreditEntry entry, const AuditEntry* audit) override;
+  std::vector<CreditEntry> list_credits(std::string_view org_id) override;
+
  private:
   // The helpers below expect mu_ to be held by the caller.
   // One environment by a WHERE clause with one or two text parameters (?1, ?2).

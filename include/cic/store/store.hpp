@@ -115,6 +115,15 @@ class Store {
   /// Records with created_at >= since_ms, oldest first, at most `limit`.
   virtual std::vector<UsageRecord> list_usage(std::int64_t since_ms, std::size_t limit) = 0;
   virtual std::size_t count_usage() = 0;
+
+  // --- Credit ledger (src/store/*_credits.cpp) ------------------------------------------------
+  /// Appends `entry` (id and created_at assigned when empty/0; idempotency_key defaults to the id)
+  /// with its audit entry, in one transaction. When the org already has a row with the same
+  /// idempotency_key nothing is written (no audit either) and that row comes back with
+  /// created = false. StoreError when the org does not exist.
+  virtual CreditAddResult add_credit(CreditEntry entry, const AuditEntry* audit = nullptr) = 0;
+  /// Every ledger row of the org, oldest first (created_at, then id).
+  virtual std::vector<CreditEntry> list_credits(std::string_view org_id) = 0;
 };
 
 /// Blocks until another process changed something that authentication depends on, or `timeout`

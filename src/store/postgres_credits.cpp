@@ -1,0 +1,71 @@
+// The credit ledger in PostgreSQL: append-only rows, deduplicated per org by idempotency key.
+// A write runs in one transaction with its audit entry; no NOTIFY (credits do not affect
+// authentication, and nothing caches them).
+#include "cic/common/ids.hpp"
+#include "postgres_store.hpp"
+#include "postgres_util.hpp"
+#include "store_util.hpp"
+
+namespace cic::store {
+
+namespace {
+
+const std::string kCreditColumns =
+    "SELECT id, org_id, kind, amount_micros, expires_at, created_at, note, idempotency_key,"
+    " grant_id FROM credit_ledger ";
+
+CreditEntry read_credit(const pqxx::row& r) {
+  CreditEntry e;
+  e.id = r[0].as<std::string>();
+  e.org_id = r[1].as<std::string>();
+  e.kind = r[2].as<std::string>();
+  e.amount_micros = r[3].as<std::int64_t>();
+  e.expires_at = optional_int64(r[4]);
+  e.created_at = r[5].as<std::int64_t>();
+  e.note = r[6].as<std::string>();
+  e.idempotency_key = r[7].as<std::string>();
+  e.grant_id = r[8].as<std::string>();
+  return e;
+}
+
+}  // namespace
+
+CreditAddResult PostgresStore::add_credit(CreditEntry entry, const AuditEntry* audit) {
+  if (entry.id.empty()) entry.id = cic::new_id("crd");
+  if (entry.created_at == 0) entry.created_at = now_unix_ms();
+  if (entry.idempotency_key.empty()) entry.idempotency_key = entry.id;
+  return pool_.run([&](pqxx::connection& c) -> CreditAddResult {
+    pqxx::work tx(c);
+    // A concurrent insert of the same key makes this one wait for its commit and then do
+    // nothing; the SELECT below (a new statement, a new snapshot) then sees the winner's row.
+    auto inserted = tx.exec_params(
+        "INSERT INTO credit_ledger (id, org_id, kind, amount_micros, expires_at, created_at, note,"
+        " idempotency_key, grant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " ON CONFLICT (org_id, idempotency_key) DO NOTHING",
+        entry.id, entry.org_id, entry.kind, entry.amount_micros, entry.expires_at,
+        entry.created_at, entry.note, entry.idempotency_key, entry.grant_id);
+    if (inserted.affected_rows() == 0) {
+      auto existing = tx.exec_params(kCreditColumns + "WHERE org_id = $1 AND idempotency_key = $2",
+                                     entry.org_id, entry.idempotency_key);
+      if (existing.empty()) throw StoreError("postgres: credit_ledger: conflicting row vanished");
+      return {read_credit(existing[0]), false};
+    }
+    pg_write_audit(tx, audit);
+    tx.commit();
+    return {entry, true};
+  });
+}
+
+std::vector<CreditEntry> PostgresStore::list_credits(std::string_view org_id) {
+  return pool_.run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    std::vector<CreditEntry> out;
+    for (const auto& r : tx.exec_params(kCreditColumns + "WHERE org_id = $1 ORDER BY created_at, id",
+                                        std::string(org_id))) {
+      out.push_back(read_credit(r));
+    }
+    return out;
+  });
+}
+
+}  // namespace cic::store

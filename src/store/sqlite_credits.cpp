@@ -1,0 +1,64 @@
+// The credit ledger of the SQLite store: append-only rows, deduplicated per org by idempotency
+// key. Every public method holds mu_ for its whole duration.
+#include "cic/common/ids.hpp"
+#include "sqlite_store.hpp"
+#include "store_util.hpp"
+
+namespace cic::store {
+
+namespace {
+
+constexpr const char* kCreditColumns =
+    "SELECT id, org_id, kind, amount_micros, expires_at, created_at, note, idempotency_key,"
+    " grant_id FROM credit_ledger ";
+
+CreditEntry read_credit(const SqliteQuery& q) {
+  CreditEntry e;
+  e.id = q.text(0);
+  e.org_id = q.text(1);
+  e.kind = q.text(2);
+  e.amount_micros = q.int64(3);
+  e.expires_at = q.optional_int64(4);
+  e.created_at = q.int64(5);
+  e.note = q.text(6);
+  e.idempotency_key = q.text(7);
+  e.grant_id = q.text(8);
+  return e;
+}
+
+}  // namespace
+
+CreditAddResult SqliteStore::add_credit(CreditEntry entry, const AuditEntry* audit) {
+  if (entry.id.empty()) entry.id = cic::new_id("crd");
+  if (entry.created_at == 0) entry.created_at = now_unix_ms();
+  if (entry.idempotency_key.empty()) entry.idempotency_key = entry.id;
+  std::lock_guard lock(mu_);
+  SqliteTransaction txn(db_);
+  db_.query("INSERT INTO credit_ledger (id, org_id, kind, amount_micros, expires_at, created_at,"
+            " note, idempotency_key, grant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (org_id, idempotency_key) DO NOTHING")
+      .bind(1, entry.id).bind(2, entry.org_id).bind(3, entry.kind).bind(4, entry.amount_micros)
+      .bind(5, entry.expires_at).bind(6, entry.created_at).bind(7, entry.note)
+      .bind(8, entry.idempotency_key).bind(9, entry.grant_id).run();
+  if (db_.changes() == 0) {
+    // A replay: hand back the row the first call wrote; nothing to audit, nothing to commit.
+    auto q = db_.query(std::string(kCreditColumns) + "WHERE org_id = ?1 AND idempotency_key = ?2");
+    q.bind(1, entry.org_id).bind(2, entry.idempotency_key);
+    if (!q.step()) throw StoreError("sqlite: credit_ledger: conflicting row vanished");
+    return {read_credit(q), false};
+  }
+  write_audit(audit);
+  txn.commit();
+  return {std::move(entry), true};
+}
+
+std::vector<CreditEntry> SqliteStore::list_credits(std::string_view org_id) {
+  std::lock_guard lock(mu_);
+  auto q = db_.query(std::string(kCreditColumns) + "WHERE org_id = ?1 ORDER BY created_at, id");
+  q.bind(1, org_id);
+  std::vector<CreditEntry> out;
+  while (q.step()) out.push_back(read_credit(q));
+  return out;
+}
+
+}  // namespace cic::store
