@@ -72,6 +72,22 @@ class PostgresStore final : public Store {
   CreditAddResult add_credit(CreditEntry entry, const AuditEntry* audit) override;
   std::vector<CreditEntry> list_credits(std::string_view org_id) override;
 
+  // Stripe and alerts (sqlite_stripe.cpp / postgres_stripe.cpp).
+  StripeCustomer set_stripe_customer(StripeCustomer customer, const AuditEntry* audit) override;
+  std::optional<StripeCustomer> find_stripe_customer(std::string_view org_id) override;
+  std::vector<StripeCustomer> list_stripe_customers() override;
+  bool insert_stripe_meter_report(const StripeMeterReport& report) override;
+  bool update_stripe_meter_report(std::string_view identifier, std::string_view status, std::string_view error,
+                                  std::optional<std::int64_t> acked_at) override;
+  std::vector<StripeMeterReport> list_stripe_meter_reports(std::string_view org_id,
+                                                           std::int64_t from_hour_ms) override;
+  bool record_stripe_event(const StripeEvent& event) override;
+  std::vector<StripeEvent> list_stripe_events(const StripeEventFilter& filter) override;
+  bool claim_alert(const AlertRecord& alert) override;
+  void update_alert_delivery(std::string_view alert_id, std::optional<std::int64_t> delivered_at) override;
+  std::vector<AlertRecord> list_undelivered_alerts(std::int64_t since_ms, std::size_t limit) override;
+  std::vector<AlertRecord> list_alerts(std::string_view org_id) override;
+
  private:
   /// Registers every named statement on a fresh connection (libpqxx prepares lazily on first use).
   static void prepare_statements(pqxx::connection& conn);

@@ -165,4 +165,65 @@ struct CreditAddResult {
   bool created = false;
 };
 
+// --- Stripe and alerts (migration 0007; src/store/*_stripe.cpp) ------------------------------
+
+/// The Stripe customer an org's usage is reported to.
+struct StripeCustomer {
+  std::string org_id;
+  std::string customer_id;  // "cus_..."
+  std::int64_t created_at = 0;  // 0 = now; usage of hours before this one's hour is never reported
+  std::int64_t updated_at = 0;  // 0 = now
+};
+
+/// One meter event sent (or about to be sent) to Stripe for one hour of an org's usage. Written
+/// as `pending` before the first attempt, so every retry resends the same identifier with the same
+/// value; `acked` once Stripe answered 2xx (or said it already has the identifier); `rejected`
+/// when Stripe refused it for good (4xx other than auth). An hour whose usage grew after it was
+/// reported gets another report for the difference, with the next `seq`.
+struct StripeMeterReport {
+  std::string identifier;  // Stripe's dedupe key, unique: cic-<org>-<meter>-<hour s>[-<seq>]
+  std::string org_id;
+  std::string event_name;
+  std::string customer_id;
+  std::int64_t hour_start = 0;  // unix ms, a multiple of 3,600,000
+  std::int64_t seq = 1;         // 1, 2, ... per (org, hour)
+  std::int64_t value = 0;       // tokens
+  std::string status = "pending";  // pending | acked | rejected
+  std::string error;               // why it was rejected
+  std::int64_t created_at = 0;     // 0 = now
+  std::optional<std::int64_t> acked_at;
+};
+
+/// A Stripe webhook event we keep (invoice.* and payment_intent.*), once per event id.
+struct StripeEvent {
+  std::string id;    // "evt_..."
+  std::string type;  // e.g. invoice.payment_failed
+  std::string customer_id;  // data.object.customer ("" if none)
+  std::string object_id;    // data.object.id
+  std::int64_t created = 0;      // Stripe's `created` (unix seconds)
+  std::int64_t received_at = 0;  // unix ms; 0 = now
+  std::string payload_json;      // the raw event
+};
+
+/// Which events list_stripe_events returns: received at or after since_ms, of one of `types`
+/// (empty = any), oldest first, at most `limit`.
+struct StripeEventFilter {
+  std::vector<std::string> types;
+  std::int64_t since_ms = 0;
+  std::size_t limit = 1000;
+};
+
+/// An alert, kept so it fires once per (org, subject, kind, period); re-sent until delivered.
+struct AlertRecord {
+  std::string id;       // deterministic from (org, subject, kind, period)
+  std::string org_id;
+  std::string subject;  // the org id or an environment id
+  std::string kind;     // budget_80 | budget_100 | spend_spike | credit_expiring | payment_failed
+  std::string period;   // e.g. "2025-06", "2025-06-17", a grant or invoice id
+  std::string payload_json;  // the exact body delivered
+  std::int64_t created_at = 0;  // 0 = now
+  std::optional<std::int64_t> delivered_at;
+  std::int64_t attempts = 0;
+};
+
 }  // namespace cic::store

@@ -124,6 +124,39 @@ class Store {
   virtual CreditAddResult add_credit(CreditEntry entry, const AuditEntry* audit = nullptr) = 0;
   /// Every ledger row of the org, oldest first (created_at, then id).
   virtual std::vector<CreditEntry> list_credits(std::string_view org_id) = 0;
+
+  // --- Stripe and alerts (src/store/*_stripe.cpp) ----------------------------------------------
+  /// Maps the org to a Stripe customer (insert or replace; created_at of an existing mapping is
+  /// kept), with its audit entry, in one transaction. When the customer changes, the org's
+  /// rejected meter reports go back to pending for the new customer (a report Stripe rejected
+  /// never reached a meter, so it can be sent again). StoreError when the org does not exist.
+  virtual StripeCustomer set_stripe_customer(StripeCustomer customer, const AuditEntry* audit) = 0;
+  virtual std::optional<StripeCustomer> find_stripe_customer(std::string_view org_id) = 0;
+  /// Every mapping, ordered by org id.
+  virtual std::vector<StripeCustomer> list_stripe_customers() = 0;
+  /// Inserts a pending report. False (nothing written) when a report with the same identifier or
+  /// the same (org, hour, seq) exists, e.g. written by another replica.
+  virtual bool insert_stripe_meter_report(const StripeMeterReport& report) = 0;
+  /// Sets status, error and acked_at of the report with this identifier. False if there is none.
+  virtual bool update_stripe_meter_report(std::string_view identifier, std::string_view status,
+                                          std::string_view error,
+                                          std::optional<std::int64_t> acked_at) = 0;
+  /// Reports with hour_start >= from_hour_ms (of one org, or of all when org_id is empty),
+  /// ordered by hour_start, org, seq.
+  virtual std::vector<StripeMeterReport> list_stripe_meter_reports(std::string_view org_id,
+                                                                   std::int64_t from_hour_ms) = 0;
+  /// Keeps a webhook event once: false (nothing written) when its id is already stored.
+  virtual bool record_stripe_event(const StripeEvent& event) = 0;
+  virtual std::vector<StripeEvent> list_stripe_events(const StripeEventFilter& filter) = 0;
+  /// Claims an alert: true when this call inserted it, false when the same (org, subject, kind,
+  /// period) was claimed before (by this or another replica).
+  virtual bool claim_alert(const AlertRecord& alert) = 0;
+  /// Counts a delivery attempt; sets delivered_at when `delivered_at` is given.
+  virtual void update_alert_delivery(std::string_view alert_id, std::optional<std::int64_t> delivered_at) = 0;
+  /// Alerts created at or after since_ms and not delivered yet, oldest first, at most `limit`.
+  virtual std::vector<AlertRecord> list_undelivered_alerts(std::int64_t since_ms, std::size_t limit) = 0;
+  /// The org's alerts, oldest first.
+  virtual std::vector<AlertRecord> list_alerts(std::string_view org_id) = 0;
 };
 
 /// Blocks until another process changed something that authentication depends on, or `timeout`
