@@ -99,6 +99,8 @@ Config parse_config(const std::string& yaml_text, const std::string& file_name, 
     detail::parse_registry(root, config.registry);
     detail::parse_bootstrap(root, config.bootstrap);
     detail::parse_logging(root, config.logging);
+    detail::parse_stripe(root, config.stripe);
+    detail::parse_alerts(root, config.alerts);
   }
   detail::validate_references(config, diag);
   diag.throw_if_any();

@@ -16,6 +16,9 @@ void parse_auth(MapReader& root, AuthConfig& out);
 void parse_upstream(MapReader& root, UpstreamConfig& out);
 void parse_bootstrap(MapReader& root, BootstrapConfig& out);
 void parse_logging(MapReader& root, LoggingConfig& out);
+// stripe.cpp
+void parse_stripe(MapReader& root, StripeConfig& out);
+void parse_alerts(MapReader& root, AlertsConfig& out);
 void parse_limits(MapReader& root, LimitsConfig& out);
 // routing.cpp
 void parse_routing(MapReader& root, RoutingConfig& out);

@@ -253,6 +253,45 @@ struct LoggingConfig {
   std::string format = "json"; // json | text
 };
 
+/// `stripe:` — usage reported to Stripe's metered billing, and Stripe's webhooks (docs/billing.md,
+/// "Stripe and alerts"). Reporting is off while api_key is empty; the webhook endpoint is off
+/// while webhook_secret is empty.
+struct StripeConfig {
+  std::string api_key;  // sk_... / rk_..., usually "${STRIPE_API_KEY:-}"
+  /// https://...; plain http only to a loopback address (a local stand-in in tests).
+  std::string api_base = "https://api.stripe.com";
+  std::string meter_event_name = "cic_tokens";  // the event_name of the Stripe meter (tokens)
+  milliseconds report_interval{60'000};
+  std::string webhook_secret;  // whsec_..., usually "${STRIPE_WEBHOOK_SECRET:-}"
+  milliseconds webhook_tolerance{300'000};  // how old a signed webhook may be
+  milliseconds timeout{10'000};             // one HTTP exchange with Stripe
+  unsigned max_attempts = 4;                // per meter event and pass (429 / 5xx / no answer)
+  milliseconds retry_backoff_base{500};     // full jitter, doubling up to retry_backoff_max
+  milliseconds retry_backoff_max{20'000};
+  milliseconds close_delay{300'000};        // an hour is reported once it ended this long ago
+  bool report_open_hours = false;           // tests/demos: report the running hour as it grows
+  unsigned lookback_hours = 816;            // 34 days: Stripe refuses timestamps past 35
+  bool enabled() const { return !api_key.empty(); }
+  bool webhook_enabled() const { return !webhook_secret.empty(); }
+};
+
+/// `alerts:` — budget, spike, credit and payment alerts POSTed as signed JSON webhooks. Off while
+/// webhook_url is empty.
+struct AlertsConfig {
+  std::string webhook_url;
+  std::string webhook_secret;  // HMAC-SHA256 key of X-CIC-Signature; required with a URL
+  milliseconds interval{60'000};
+  double spike_factor = 10.0;                   // a day's spend over this x the trailing average
+  std::int64_t spike_min_micros = 10'000'000;   // ... and at least this much (spike_min_usd)
+  unsigned spike_trailing_days = 7;
+  unsigned credit_expiry_days = 7;              // warn this long before a credit grant expires
+  milliseconds timeout{10'000};
+  unsigned max_attempts = 4;
+  milliseconds retry_backoff_base{500};
+  milliseconds retry_backoff_max{20'000};
+  bool enabled() const { return !webhook_url.empty(); }
+};
+
 struct Config {
   std::string source_file;  // the file this was loaded from
   ServerConfig server;
@@ -270,6 +309,8 @@ struct Config {
   RegistryConfig registry;
   BootstrapConfig bootstrap;
   LoggingConfig logging;
+  StripeConfig stripe;
+  AlertsConfig alerts;
 
   const ModelConfig* find_model(const std::string& id) const;
   const RegionConfig* find_region(const std::string& name) const;
