@@ -107,10 +107,13 @@ HttpReply route(Context& ctx, Call& call) {
   if (call.actor.is_node()) fail(ApiError::permission_denied("A node token may only register and send heartbeats.", "node_token_scope"));
   if (s[0] == "models" && s.size() == 1) return models_collection(ctx, call);
   if (s[0] == "audit" && s.size() == 1) return audit_collection(ctx, call);
+  if (s[0] == "usage" && s.size() == 1) return usage_collection(ctx, call);
   if (s[0] != "orgs") fail(ApiError::not_found("Unknown admin path."));
   if (s.size() == 1) return orgs_collection(ctx, call);
   if (s.size() == 2) return org_item(ctx, call, s[1]);
   store::Org org = visible_org(ctx, call, s[1]);
+  if (s[2] == "credits" && s.size() == 3) return credits_collection(ctx, call, org);
+  if (s[2] == "invoice-preview" && s.size() == 3) return invoice_preview(ctx, call, org);
   if (s[2] == "admin-keys") {
     if (s.size() == 3) return admin_keys_collection(ctx, call, org);
     if (s.size() == 4) return admin_key_item(ctx, call, org, s[3]);

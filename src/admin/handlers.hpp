@@ -20,6 +20,14 @@ HttpReply audit_collection(Context& ctx, Call& call);
 /// /admin/v1/nodes[...]: segments after "nodes".
 HttpReply nodes_route(Context& ctx, Call& call);
 
+// Billing (usage.cpp, credits.cpp, invoice.cpp).
+HttpReply usage_collection(Context& ctx, Call& call);
+HttpReply credits_collection(Context& ctx, Call& call, const store::Org& org);
+HttpReply invoice_preview(Context& ctx, Call& call, const store::Org& org);
+/// The $10 sign-up bonus of a new org (idempotent: at most one per org). A store failure is
+/// logged, not thrown: the org exists either way, and the bonus can be granted again later.
+void grant_signup_bonus(Context& ctx, const Call& call, const store::Org& org);
+
 [[noreturn]] void method_not_allowed(const Call& call);
 
 /// A `limits` object from a request body, checked: integers >= 0 for rpm, tpm, concurrency; for

@@ -79,6 +79,7 @@ HttpReply orgs_collection(Context& ctx, Call& call) {
   } catch (const store::StoreConflict&) {
     fail(name_taken(org.name));
   }
+  grant_signup_bonus(ctx, call, org);
   return reply(201, org_view(org));
 }
 

@@ -22,7 +22,8 @@ AdminHandler::AdminHandler(telemetry::Metrics& metrics, std::function<bool()> re
 
 net::awaitable<void> AdminHandler::admin_api(Request& request, ClientChannel& channel) {
   HttpCall call{std::string(request.method_string()), std::string(request.target()),
-                std::string(request[http::field::authorization]), std::move(request.body()), new_request_id()};
+                std::string(request[http::field::authorization]), std::move(request.body()), new_request_id(),
+                std::string(request[http::field::accept])};
   // Every admin call reads or writes the store: it runs on the blocking pool, never on the loop.
   HttpReply reply;
   try {
@@ -31,7 +32,7 @@ net::awaitable<void> AdminHandler::admin_api(Request& request, ClientChannel& ch
     reply = HttpReply{500, ApiError::internal(e.what()).to_json()};
   }
   Response response{static_cast<http::status>(reply.status), 11};
-  response.set(http::field::content_type, "application/json");
+  response.set(http::field::content_type, reply.content_type);
   response.set("x-request-id", call.request_id);
   if (reply.status == 503) response.set(http::field::retry_after, "1");
   response.body() = std::move(reply.body);

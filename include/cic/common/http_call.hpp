@@ -11,11 +11,13 @@ struct HttpCall {
   std::string authorization;  // the Authorization header, verbatim
   std::string body;
   std::string request_id;
+  std::string accept;         // the Accept header, verbatim (e.g. "text/csv" asks for CSV)
 };
 
 struct HttpReply {
   int status = 200;
-  std::string body;  // JSON
+  std::string body;  // JSON, unless content_type says otherwise
+  std::string content_type = "application/json";
 };
 
 }  // namespace cic
