@@ -34,6 +34,7 @@ void PostgresStore::prepare_statements(pqxx::connection& c) {
             " status, streamed, cancelled, created_at FROM usage_records WHERE created_at >= $1"
             " ORDER BY created_at, request_id LIMIT $2");
   c.prepare("count_usage", "SELECT COUNT(*) FROM usage_records");
+  prepare_usage_statements(c);
 }
 
 void PostgresStore::touch_api_keys(

@@ -65,6 +65,7 @@ class PostgresStore final : public Store {
   void touch_node_heartbeats(const std::vector<std::pair<std::string, std::int64_t>>& beats) override;
 
   std::size_t insert_usage(const std::vector<UsageRecord>& records) override;
+  std::vector<UsageHourly> list_usage_hourly(const UsageHourlyFilter& filter) override;
   std::vector<UsageRecord> list_usage(std::int64_t since_ms, std::size_t limit) override;
   std::size_t count_usage() override;
 
@@ -96,6 +97,8 @@ class PostgresStore final : public Store {
   static void prepare_key_statements(pqxx::connection& conn);
   /// The node reads and upsert of postgres_nodes.cpp.
   static void prepare_node_statements(pqxx::connection& conn);
+  /// The usage batch merge and rollup reads of postgres_usage.cpp.
+  static void prepare_usage_statements(pqxx::connection& conn);
 
   PgPool pool_;
 };

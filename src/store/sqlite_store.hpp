@@ -68,6 +68,7 @@ class SqliteStore final : public Store {
   void touch_node_heartbeats(const std::vector<std::pair<std::string, std::int64_t>>& beats) override;
 
   std::size_t insert_usage(const std::vector<UsageRecord>& records) override;
+  std::vector<UsageHourly> list_usage_hourly(const UsageHourlyFilter& filter) override;
   std::vector<UsageRecord> list_usage(std::int64_t since_ms, std::size_t limit) override;
   std::size_t count_usage() override;
 

@@ -143,6 +143,31 @@ struct UsageRecord {
   std::int64_t created_at = 0;
 };
 
+/// One hour of usage of one (org, environment, model, region): the sums of the usage records
+/// whose created_at falls in [hour_start, hour_start + 1 h). Maintained by insert_usage in the
+/// same transaction as the records, counting only records that were new.
+struct UsageHourly {
+  std::string org_id;
+  std::string environment_id;
+  std::string model;
+  std::string region;
+  std::int64_t hour_start = 0;  // unix ms, a multiple of 3,600,000
+  std::int64_t requests = 0;
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  std::int64_t cached_tokens = 0;
+};
+
+/// Which rollups list_usage_hourly returns; an empty string or a 0 bound matches everything.
+struct UsageHourlyFilter {
+  std::string org_id;
+  std::string environment_id;
+  std::string model;
+  std::string region;
+  std::int64_t from_ms = 0;  // hour_start >= from_ms
+  std::int64_t to_ms = 0;    // hour_start < to_ms
+};
+
 // --- Credit ledger (migration 0006; src/store/*_credits.cpp) ---------------------------------
 
 /// One row of an org's credit ledger. Append-only: a grant is a positive row; a consumption or a

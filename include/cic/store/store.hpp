@@ -109,9 +109,13 @@ class Store {
   /// No audit, no NOTIFY (replicas poll). Unknown ids are skipped.
   virtual void touch_node_heartbeats(const std::vector<std::pair<std::string, std::int64_t>>& beats) = 0;
 
-  /// Inserts usage records in one transaction; a request_id already present is skipped.
+  /// Inserts usage records in one transaction; a request_id already present (or repeated in the
+  /// batch: the first one wins) is skipped. The hourly rollups (usage_hourly) of the rows that
+  /// were new are added in the same transaction, so inserting a batch again changes nothing.
   /// Returns how many rows were new.
   virtual std::size_t insert_usage(const std::vector<UsageRecord>& records) = 0;
+  /// Hourly rollups matching `filter`, ordered by hour_start, then org, environment, model, region.
+  virtual std::vector<UsageHourly> list_usage_hourly(const UsageHourlyFilter& filter) = 0;
   /// Records with created_at >= since_ms, oldest first, at most `limit`.
   virtual std::vector<UsageRecord> list_usage(std::int64_t since_ms, std::size_t limit) = 0;
   virtual std::size_t count_usage() = 0;
