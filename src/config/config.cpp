@@ -97,6 +97,7 @@ Config parse_config(const std::string& yaml_text, const std::string& file_name, 
     detail::parse_routing(root, config.routing);
     detail::parse_health(root, config.health);
     detail::parse_registry(root, config.registry);
+    detail::parse_billing(root, config.billing, config.store);
     detail::parse_bootstrap(root, config.bootstrap);
     detail::parse_logging(root, config.logging);
     detail::parse_stripe(root, config.stripe);

@@ -24,6 +24,8 @@ void parse_limits(MapReader& root, LimitsConfig& out);
 void parse_routing(MapReader& root, RoutingConfig& out);
 void parse_health(MapReader& root, HealthConfig& out);
 void parse_registry(MapReader& root, RegistryConfig& out);
+// billing.cpp; `store` (already parsed) decides where the log goes by default.
+void parse_billing(MapReader& root, BillingConfig& out, const StoreConfig& store);
 
 // Catalog parsers (catalog.cpp): the lists of regions, models and nodes.
 void parse_regions(MapReader& root, std::vector<RegionConfig>& out);

@@ -163,6 +163,22 @@ struct RegistryConfig {
   milliseconds forget_after{0};
 };
 
+/// `billing:` — usage metering: the write-ahead log every usage record goes to before its
+/// response completes, and the flusher that copies it to the store (docs/billing.md).
+struct BillingConfig {
+  /// Directory of the log; "" = `usage-wal` next to the SQLite file (var/usage-wal with the
+  /// default store path), or `var/usage-wal` with PostgreSQL. Resolved when the file is loaded.
+  std::string wal_dir;
+  std::uint64_t wal_max_bytes = 1ull << 30;      // backlog at which billable requests get 503
+  std::uint64_t wal_segment_bytes = 64ull << 20;  // segment files are rotated at this size
+  milliseconds flush_interval{10'000};            // a record reaches the store within this
+  std::size_t flush_batch = 1000;                 // ... or as soon as this many are waiting
+  std::size_t drain_batch = 5000;                 // a backlog (after an outage) goes this many at a time
+  /// Group commit: at most one fsync per this interval under load; an idle log writes at once.
+  milliseconds group_commit_max_delay{1};
+  milliseconds flush_retry_max{5'000};  // failed inserts are retried with backoff up to this
+};
+
 /// `regions:` entry.
 struct RegionConfig {
   std::string name;                   // india, usa, europe, apac, ...
@@ -307,6 +323,7 @@ struct Config {
   RoutingConfig routing;
   HealthConfig health;
   RegistryConfig registry;
+  BillingConfig billing;
   BootstrapConfig bootstrap;
   LoggingConfig logging;
   StripeConfig stripe;
