@@ -118,6 +118,7 @@ HttpReply route(Context& ctx, Call& call) {
     if (s.size() == 3) return admin_keys_collection(ctx, call, org);
     if (s.size() == 4) return admin_key_item(ctx, call, org, s[3]);
   }
+  if (s[2] == "stripe" && s.size() == 3) return org_stripe(ctx, call, org);
   if (s[2] != "environments") fail(ApiError::not_found("Unknown admin path."));
   if (s.size() == 3) return environments_collection(ctx, call, org);
   if (s.size() == 4) return environment_item(ctx, call, org, s[3]);

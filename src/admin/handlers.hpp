@@ -15,6 +15,8 @@ HttpReply key_rotate(Context& ctx, Call& call, const store::Org& org, const stor
                      const std::string& key_id);
 HttpReply admin_keys_collection(Context& ctx, Call& call, const store::Org& org);
 HttpReply admin_key_item(Context& ctx, Call& call, const store::Org& org, const std::string& key_id);
+/// /admin/v1/orgs/{org}/stripe (stripe.cpp): GET, PUT {"customer_id"} (operator only).
+HttpReply org_stripe(Context& ctx, Call& call, const store::Org& org);
 HttpReply models_collection(Context& ctx, Call& call);
 HttpReply audit_collection(Context& ctx, Call& call);
 /// /admin/v1/nodes[...]: segments after "nodes".

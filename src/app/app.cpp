@@ -32,6 +32,7 @@
 #include "cic/registry/node_registry.hpp"
 #include "cic/router/router.hpp"
 #include "cic/scheduler/strategy.hpp"
+#include "cic/stripe/services.hpp"
 #include "cic/telemetry/logging.hpp"
 #include "cic/telemetry/metrics.hpp"
 #include "node_service.hpp"
@@ -234,10 +235,16 @@ int App::run() {
   admin_deps.registry = &registry;
   admin_deps.on_node_added = [&nodes] { nodes.probe_now(); };
   admin::AdminApi admin_api(std::move(admin_deps));
+  // Stripe usage reporting, Stripe webhooks and alerts: own threads, whatever the config enables.
+  stripe::StripeServices stripe_services(config, *store, clock, metrics.registry());
   gateway::GatewayDeps gateway_deps{config, clock, blocking, *store, hasher, key_cache, last_used,
                                     registry, router, usage, metrics, *limiter, health, nullptr};
-  if (!config.admin.operator_token.empty()) {
-    gateway_deps.admin_api = [&admin_api](const HttpCall& call) { return admin_api.handle(call); };
+  if (!config.admin.operator_token.empty() || stripe_services.webhook_enabled()) {
+    gateway_deps.admin_api = [&admin_api, &stripe_services](const HttpCall& call) {
+      // POST /webhooks/stripe (see admin_handler.cpp) is authenticated by its signature alone.
+      if (call.target.starts_with("/webhooks/")) return stripe_services.handle_webhook(call);
+      return admin_api.handle(call);
+    };
   }
   gateway::Gateway gateway(context_ptrs, gateway_deps);
   // Other replicas' admin changes (revocations, rotations, environment edits) reach this one's key
@@ -245,6 +252,7 @@ int App::run() {
   ChangeWatcher change_watcher(config, key_cache);
   gateway.start();
   nodes.start([&gateway](const std::string& node_id) { gateway.abort_node(node_id); });
+  stripe_services.start();
 
   net::steady_timer last_used_timer(main_io);
   impl_->schedule_last_used_flush(last_used_timer, blocking, *store, last_used);
@@ -286,6 +294,7 @@ int App::run() {
   for (auto& t : workers) t.join();
 
   change_watcher.stop();
+  stripe_services.stop();
   impl_->flush_last_used(blocking, *store, last_used);
   blocking.join();
   usage.flush_and_stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));

@@ -41,6 +41,14 @@ net::awaitable<void> AdminHandler::admin_api(Request& request, ClientChannel& ch
 
 net::awaitable<void> AdminHandler::handle(Request& request, ClientChannel& channel) {
   std::string_view path = request.target().substr(0, request.target().find('?'));
+  if (admin_api_ && path == "/webhooks/stripe") {
+    // Stripe's webhooks carry no admin credential, only their Stripe-Signature header: it travels
+    // as the call's credential to the same blocking handler, which verifies it against the body.
+    std::string signature(request["Stripe-Signature"]);
+    request.set(http::field::authorization, signature);
+    co_await admin_api(request, channel);
+    co_return;
+  }
   if (admin_api_ && (path == "/admin/v1" || path.starts_with("/admin/v1/"))) {
     co_await admin_api(request, channel);
     co_return;

@@ -32,7 +32,7 @@ class HourlyUsageSource {
   virtual std::vector<UsageHour> hourly(std::int64_t from_ms, std::int64_t to_ms) = 0;
 };
 
-/// Hourly usage from the store, through billing::make_store_usage_source.
+/// Hourly usage from the store's rollups (Store::list_usage_hourly).
 std::unique_ptr<HourlyUsageSource> make_store_usage_source(store::Store& store);
 
 }  // namespace cic::stripe
