@@ -94,7 +94,12 @@ class StripeEnv(AdminEnv):
         self.receiver = receiver
 
     def config_text(self, bootstrap=True, extra=""):
+        # The usage log in the test's own directory (its default is relative to the working directory
+        # with PostgreSQL), flushed often so that usage reaches the store, and Stripe, quickly.
         sections = f"""
+billing:
+  wal_dir: "{self.var}/usage-wal"
+  flush_interval_ms: 100
 stripe:
   api_key: "{API_KEY}"
   api_base: "{self.fake.url}"
