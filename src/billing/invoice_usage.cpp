@@ -10,7 +10,6 @@ namespace {
 
 constexpr std::int64_t kHourMs = 3'600'000;
 constexpr std::int64_t kDayMs = 24 * kHourMs;
-constexpr std::size_t kPage = 10'000;
 
 std::int64_t floor_to(std::int64_t ms, std::int64_t unit) {
   std::int64_t q = ms / unit;
@@ -34,48 +33,26 @@ std::vector<HourlyUsage> values(std::map<Key, HourlyUsage>& rows) {
   return out;
 }
 
-bool matches(const UsageFilter& f, const store::UsageRecord& r, std::int64_t hour) {
-  if (!f.org_id.empty() && r.org_id != f.org_id) return false;
-  if (!f.environment_id.empty() && r.environment_id != f.environment_id) return false;
-  if (!f.model.empty() && r.model != f.model) return false;
-  return hour >= f.from_ms && (f.to_ms == 0 || hour < f.to_ms);
-}
-
-/// Aggregates raw usage records (Store::list_usage pages, oldest first) into hourly rows.
-class RecordUsageSource final : public UsageSource {
+/// The store's hourly rollups (usage_hourly, kept by insert_usage in the same transaction as the
+/// records). Same filter semantics and order as UsageSource promises.
+class RollupUsageSource final : public UsageSource {
  public:
-  explicit RecordUsageSource(store::Store& store) : store_(store) {}
+  explicit RollupUsageSource(store::Store& store) : store_(store) {}
 
   std::vector<HourlyUsage> hourly(const UsageFilter& filter) override {
-    std::map<Key, HourlyUsage> rows;
-    // Records of the first hour that starts at or after from_ms (list_usage filters created_at).
-    std::int64_t cursor_ms = floor_to(filter.from_ms, kHourMs);
-    if (cursor_ms < filter.from_ms) cursor_ms += kHourMs;
-    // Pages are ordered by (created_at, request_id) and start at created_at >= cursor_ms, so the
-    // records of the cursor's millisecond up to cursor_id come again and are skipped.
-    std::string cursor_id;
-    bool started = false;
-    std::size_t limit = kPage;
-    for (;;) {
-      const auto page = store_.list_usage(cursor_ms, limit);
-      bool progressed = false;
-      for (const auto& r : page) {
-        if (started && r.created_at == cursor_ms && r.request_id <= cursor_id) continue;
-        progressed = started = true;
-        cursor_ms = r.created_at;
-        cursor_id = r.request_id;
-        const std::int64_t hour = floor_to(r.created_at, kHourMs);
-        if (filter.to_ms != 0 && hour >= filter.to_ms) return values(rows);
-        if (!matches(filter, r, hour)) continue;
-        HourlyUsage& row = slot(rows, hour, r.org_id, r.environment_id, r.model, r.region);
-        row.requests += 1;
-        row.tokens += TokenCounts{r.prompt_tokens, r.completion_tokens, r.cached_tokens};
-      }
-      if (page.size() < limit) break;
-      // A page that was all seen before (one busy millisecond): ask for more rows at once.
-      if (!progressed) limit *= 2;
+    store::UsageHourlyFilter f;
+    f.org_id = filter.org_id;
+    f.environment_id = filter.environment_id;
+    f.model = filter.model;
+    f.from_ms = filter.from_ms;
+    f.to_ms = filter.to_ms;
+    std::vector<HourlyUsage> out;
+    for (auto& r : store_.list_usage_hourly(f)) {
+      out.push_back(HourlyUsage{std::move(r.org_id), std::move(r.environment_id), std::move(r.model),
+                                std::move(r.region), r.hour_start, r.requests,
+                                TokenCounts{r.prompt_tokens, r.completion_tokens, r.cached_tokens}});
     }
-    return values(rows);
+    return out;
   }
 
  private:
@@ -85,7 +62,7 @@ class RecordUsageSource final : public UsageSource {
 }  // namespace
 
 std::unique_ptr<UsageSource> make_store_usage_source(store::Store& store) {
-  return std::make_unique<RecordUsageSource>(store);
+  return std::make_unique<RollupUsageSource>(store);
 }
 
 std::vector<HourlyUsage> group_by_day(const std::vector<HourlyUsage>& hourly) {

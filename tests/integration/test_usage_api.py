@@ -6,8 +6,8 @@ computed here from the token counts the client API answered, with the documented
 micro-dollars, half-up rounding once per amount). Runs on SQLite, and again on PostgreSQL when
 CIC_TEST_POSTGRES_DSN is set.
 
-Usage comes from the raw usage records until the hourly rollups (usage_hourly) are read by the
-usage source; the answers are the same either way.
+Usage is read from the store's hourly rollups (usage_hourly), which insert_usage keeps with the
+records.
 """
 import csv
 import io

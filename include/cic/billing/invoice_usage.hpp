@@ -39,8 +39,7 @@ class UsageSource {
   virtual std::vector<HourlyUsage> hourly(const UsageFilter& filter) = 0;
 };
 
-/// Hourly usage from `store`. Until the store keeps hourly rollups this aggregates the raw usage
-/// records (one row per request) in memory; same answer, more work per call.
+/// Hourly usage from the store's rollups (Store::list_usage_hourly, table usage_hourly).
 std::unique_ptr<UsageSource> make_store_usage_source(store::Store& store);
 
 /// Folds hourly rows into UTC days: hour_start_ms becomes the day's start; same order and keys.
