@@ -80,6 +80,7 @@ asio::awaitable<ExchangeResult> HttpConnection::exchange(bool stream) {
   }
   result.error = co_await read_response(stream, result);
   result.done = Clock::now();
+  if (!result.error) result.request_id = std::string(parser_->get()["x-request-id"]);
   if (result.error || !parser_->keep_alive()) close();
   co_return result;
 }

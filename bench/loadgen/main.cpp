@@ -6,6 +6,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdio>
 #include <exception>
+#include <fstream>
+#include <stdexcept>
 #include <iostream>
 #include <thread>
 #include <vector>
@@ -53,6 +55,11 @@ int main(int argc, char** argv) {
 
     Recorder merged = std::move(recorders[0]);
     for (unsigned i = 1; i < options.threads; ++i) merged.merge(std::move(recorders[i]));
+    if (!options.ids_file.empty()) {
+      std::ofstream ids(options.ids_file, std::ios::trunc);
+      for (const auto& id : merged.completed_ids()) ids << id << '\n';
+      if (!ids) throw std::runtime_error("cannot write --ids-file " + options.ids_file);
+    }
     const auto report = make_report(options, merged);
     if (options.json)
       std::cout << report.dump(2) << '\n';

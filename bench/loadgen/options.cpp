@@ -32,6 +32,8 @@ Run:
   --timeout-ms MS         per request (connect, or send + whole response); default 10000
   --threads T             io threads (default 1; the machine is shared with the target)
   --label NAME            copied into the report
+  --ids-file PATH         write the x-request-id of every request that completed with a 2xx
+                          (whole response; streams up to [DONE]), one per line, warmup included
   --json                  machine-readable report on stdout
 )";
 
@@ -112,6 +114,8 @@ Options parse_options(int argc, char** argv) {
       o.headers.push_back(split_header(value()));
     } else if (flag == "--label") {
       o.label = value();
+    } else if (flag == "--ids-file") {
+      o.ids_file = value();
     } else if (flag == "--rate") {
       o.rate = to_double(flag, value());
     } else if (flag == "--duration") {

@@ -12,6 +12,7 @@ struct Options {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string label;  // copied into the report so scripts can tell runs apart
+  std::string ids_file;  // written at the end: x-request-id of every 2xx response read whole
 
   double rate = 0;           // open loop: requests per second over all threads
   double duration_s = 10;    // measured window

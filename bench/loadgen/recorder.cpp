@@ -19,6 +19,9 @@ void Recorder::on_sent(TimePoint ref) {
 }
 
 void Recorder::on_result(TimePoint ref, const ExchangeResult& r) {
+  if (keep_ids_ && !r.error && r.status >= 200 && r.status <= 299 && !r.request_id.empty()) {
+    completed_ids_.push_back(r.request_id);
+  }
   // Throughput counts completions inside the window whatever their start, so a warmup request
   // finishing late still shows the rate the target sustained.
   if (!r.error && r.done >= start_ && r.done < end_) ++completed_in_window_;
@@ -55,6 +58,8 @@ void Recorder::merge(Recorder&& o) {
   for (const auto& [k, v] : o.error_counts_) error_counts_[k] += v;
   latency_ns_.insert(latency_ns_.end(), o.latency_ns_.begin(), o.latency_ns_.end());
   first_body_ns_.insert(first_body_ns_.end(), o.first_body_ns_.begin(), o.first_body_ns_.end());
+  completed_ids_.insert(completed_ids_.end(), std::make_move_iterator(o.completed_ids_.begin()),
+                        std::make_move_iterator(o.completed_ids_.end()));
 }
 
 Percentiles compute_percentiles(std::vector<std::int64_t>& samples) {

@@ -16,6 +16,7 @@ struct ExchangeResult {
   unsigned status = 0;
   TimePoint first_body{};  // first body bytes parsed (the whole response when not streaming)
   TimePoint done{};
+  std::string request_id;  // the response's x-request-id (when the response was read whole)
 };
 
 /// Collects the outcome of every request of one worker. Only the worker's own thread calls it.
@@ -34,6 +35,9 @@ class Recorder {
   void on_sent(TimePoint ref);
   void on_result(TimePoint ref, const ExchangeResult& r);
   void add_connection_opened() { ++connections_opened_; }
+  /// Also keep the x-request-id of every 2xx response read whole (warmup included): --ids-file.
+  void keep_ids(bool keep) { keep_ids_ = keep; }
+  const std::vector<std::string>& completed_ids() const { return completed_ids_; }
 
   /// Folds another worker's samples and counters into this one.
   void merge(Recorder&& other);
@@ -68,6 +72,8 @@ class Recorder {
   std::map<std::string, std::uint64_t> error_counts_;
   std::vector<std::int64_t> latency_ns_;     // 2xx responses only
   std::vector<std::int64_t> first_body_ns_;  // 2xx responses only
+  bool keep_ids_ = false;
+  std::vector<std::string> completed_ids_;
 };
 
 /// Exact percentiles of a sample set (nearest-rank), in nanoseconds.

@@ -50,6 +50,7 @@ class Worker {
         drain_(io_, TimePoint::max()) {}
 
   Recorder run() {
+    recorder_.keep_ids(!options_.ids_file.empty());
     auto rethrow = [](std::exception_ptr e) {
       if (e) std::rethrow_exception(e);
     };

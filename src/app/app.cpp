@@ -23,7 +23,7 @@
 #include "cic/auth/key_cache.hpp"
 #include "cic/auth/key_hasher.hpp"
 #include "cic/auth/last_used_tracker.hpp"
-#include "cic/billing/usage_writer.hpp"
+#include "cic/billing/usage_meter.hpp"
 #include "cic/gateway/gateway.hpp"
 #include "cic/cache/redis_client.hpp"
 #include "cic/limits/local_limiter.hpp"
@@ -206,11 +206,13 @@ int App::run() {
   router::Router router(registry, clock, config.routing, region_fallbacks(config), region_names, model_ids);
   auth::KeyCache key_cache(clock, config.auth.cache_ttl, config.auth.negative_cache_ttl);
   auth::LastUsedTracker last_used;
-  billing::UsageWriter usage(*store, {}, [&metrics](std::size_t written, std::size_t duplicates, std::size_t dropped) {
-    if (written) metrics.usage_records("written").Increment(static_cast<double>(written));
-    if (duplicates) metrics.usage_records("duplicate").Increment(static_cast<double>(duplicates));
-    if (dropped) metrics.usage_records("dropped").Increment(static_cast<double>(dropped));
-  });
+  // Usage metering: opening the write-ahead log replays what a previous run left in it (the
+  // flusher writes it to the store in the background), before the gateway takes any request.
+  billing::UsageMeter usage(*store, billing::meter_options(config.billing, config.store), &metrics.registry(),
+                            [&metrics](std::size_t written, std::size_t duplicates) {
+                              if (written) metrics.usage_records("written").Increment(static_cast<double>(written));
+                              if (duplicates) metrics.usage_records("duplicate").Increment(static_cast<double>(duplicates));
+                            });
 
   // One io_context per thread (nginx-style workers): a connection never changes threads, so the
   // data path needs no strands and no cross-thread wake-ups.
@@ -297,6 +299,8 @@ int App::run() {
   stripe_services.stop();
   impl_->flush_last_used(blocking, *store, last_used);
   blocking.join();
+  // Every request has ended: what is in the log goes to the store (what the store does not take
+  // in time stays in the log for the next start).
   usage.flush_and_stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
   spdlog::info("cic-control stopped");
   return 0;

@@ -46,6 +46,13 @@ ApiError denial_error(const limits::Admission& admission) {
   return error;
 }
 
+ApiError billing_backlog_full() {
+  ApiError error{503, "server_error", "billing_backlog_full", "",
+                 "Usage metering is backlogged, so no new requests are accepted for now. Please retry later."};
+  error.retry_after_s = 10;
+  return error;
+}
+
 }  // namespace
 
 std::string format_reset(std::chrono::milliseconds reset) {
@@ -60,6 +67,9 @@ std::string format_reset(std::chrono::milliseconds reset) {
 
 net::awaitable<std::optional<ApiError>> ApiHandler::admit(const auth::KeyIdentity& identity,
                                                           const OpenAiRequest& request, RequestState& state) {
+  // While the usage log is full (the store has been unreachable for long), tokens served now
+  // could not be billed: refuse new billable work before holding anything against the limits.
+  if (!deps_.usage.accepting()) co_return billing_backlog_full();
   const config::ModelConfig* model = deps_.config.find_model(request.model);
   limits::AdmissionRequest ask = admission_request(identity, request, *model);
   auto executor = co_await net::this_coro::executor;

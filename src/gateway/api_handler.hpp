@@ -105,6 +105,9 @@ class ApiHandler final : public RequestHandler {
   net::awaitable<Attempt> try_node(const OpenAiRequest& request, const auth::KeyIdentity& identity,
                                    const registry::Node& node, const std::string& region, ClientChannel& channel,
                                    RequestState& state);
+  /// Hands `usage` to the meter and resumes (on this connection's executor) once it is durable in
+  /// the usage log; a record the meter refused (log full) is logged as unbilled. forwarder.cpp.
+  net::awaitable<void> record_usage_durably(store::UsageRecord usage);
 
   net::awaitable<void> send_error(ClientChannel& channel, RequestState& state, const ApiError& error);
   net::awaitable<void> send_json(ClientChannel& channel, RequestState& state, int status, std::string body);

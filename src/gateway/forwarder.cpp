@@ -1,10 +1,12 @@
 // Forwarding a validated request to a node: failover before the first byte, then either a whole
-// JSON answer or an SSE stream relayed chunk by chunk, and one usage record at the end.
+// JSON answer or an SSE stream relayed chunk by chunk, and one usage record at the end. The record
+// is durable in the usage log before the client can see its response complete (docs/billing.md).
 #include <nlohmann/json.hpp>
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
@@ -289,7 +291,10 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
   usage.node_id = node.id;
   usage.endpoint = to_string(request.endpoint);
   usage.streamed = request.stream;
-  auto record_usage = [&](const TokenUsage& tokens, bool cancelled, std::chrono::steady_clock::time_point first_token) {
+  // Fills in the record (and the limits settlement) from what the node reported. The caller then
+  // either waits for it to be durable (record_usage_durably: the client is still there and must
+  // not see the end of its response first) or hands it over without waiting (the client left).
+  auto finish_usage = [&](const TokenUsage& tokens, bool cancelled, std::chrono::steady_clock::time_point first_token) {
     auto now = deps_.clock.now();
     usage.prompt_tokens = tokens.prompt_tokens;
     usage.completion_tokens = tokens.completion_tokens;
@@ -304,7 +309,7 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
                                                           tokens.completion_tokens, tokens.cached_tokens);
     if (tokens.prompt_tokens) metrics.tokens(request.model, "prompt").Increment(static_cast<double>(tokens.prompt_tokens));
     if (tokens.completion_tokens) metrics.tokens(request.model, "completion").Increment(static_cast<double>(tokens.completion_tokens));
-    deps_.usage.record(std::move(usage));
+    return std::move(usage);
   };
 
   const int status = head_parser->get().result_int();
@@ -320,7 +325,7 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
       // Bill what the node finished before it noticed; nothing goes to the departed client.
       TokenUsage tokens = !ec && status == 200 ? usage_from_response_body(parser.get().body()) : TokenUsage{};
       Attempt left = client_left("answering");
-      record_usage(tokens, true, deps_.clock.now());
+      deps_.usage.record(finish_usage(tokens, true, deps_.clock.now()));
       co_return left;
     }
     watch.stop();
@@ -352,8 +357,9 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
     TokenUsage tokens = status == 200 ? usage_from_response_body(response.body()) : TokenUsage{};
     state.status = status;
     auto answered = deps_.clock.now();
-    bool delivered = co_await channel.send(response);
-    record_usage(tokens, !delivered, answered);
+    // Billing: durable before the client has the answer (so not cancelled, whatever the send does).
+    co_await record_usage_durably(finish_usage(tokens, false, answered));
+    co_await channel.send(response);
     co_return Attempt::answered(Attempt::Verdict::kOk, static_cast<std::uint64_t>(tokens.completion_tokens));
   }
 
@@ -375,6 +381,8 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
   auto first_token = deps_.clock.now();
   bool seen_token = false;
   bool delivered = false;
+  bool billed = false;  // the usage record is durable (before [DONE] or the terminator went out)
+  auto ttft = [&] { return seen_token ? first_token : deps_.clock.now(); };
   std::string out;
   std::array<char, 16 * 1024> buffer;
   // Parse everything each socket read brought, then write it to the client in one go: one write
@@ -399,6 +407,12 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
     }
     if (watch.gone()) client_ok = false;
     if (!out.empty()) {
+      // Billing: the chunk that carries [DONE] completes the response for the client, so it waits
+      // until the record is durable. The node reported its final usage before [DONE].
+      if (client_ok && filter.saw_done() && !billed) {
+        co_await record_usage_durably(finish_usage(filter.usage(), false, ttft()));
+        billed = true;
+      }
       if (client_ok) client_ok = co_await channel.send_chunk(out);
       // The client has the whole answer once [DONE] is written, whatever happens to the
       // connection afterwards (a client may well close it right away).
@@ -426,6 +440,12 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
   }
   watch.stop();
   if (client_ok) {
+    if (!billed) {
+      // Billing: no [DONE] from the node (it broke off or just ended): durable before the error
+      // event, our own [DONE] and the chunked terminator.
+      co_await record_usage_durably(finish_usage(filter.usage(), !upstream_ok, ttft()));
+      billed = true;
+    }
     if (!upstream_ok && !filter.saw_done()) {
       // Same convention as vLLM: an error event, then [DONE], on a 200 stream.
       ApiError error = ApiError::upstream_failure(
@@ -441,7 +461,8 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
   }
   if (upstream_ok && client_ok && parser.is_done() && parser.keep_alive()) deps_.upstream.release(node, std::move(conn));
   const TokenUsage streamed = filter.usage();
-  record_usage(streamed, !delivered && (!client_ok || !upstream_ok), seen_token ? first_token : deps_.clock.now());
+  // The client left before the end: bill what the node generated; nobody waits for it.
+  if (!billed) deps_.usage.record(finish_usage(streamed, !delivered && (!client_ok || !upstream_ok), ttft()));
   if (active_upstream.aborted()) {
     metrics.aborted(node.id, region).Increment();
     co_return Attempt::answered(Attempt::Verdict::kNeutral);
@@ -449,6 +470,27 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
   if (!upstream_ok) co_return Attempt::answered(Attempt::Verdict::kFailed);
   if (!client_ok) co_return Attempt::answered(Attempt::Verdict::kNeutral);
   co_return Attempt::answered(Attempt::Verdict::kOk, static_cast<std::uint64_t>(streamed.completion_tokens));
+}
+
+net::awaitable<void> ApiHandler::record_usage_durably(store::UsageRecord usage) {
+  const std::string request_id = usage.request_id;
+  const std::int64_t tokens = usage.prompt_tokens + usage.completion_tokens;
+  auto executor = co_await net::this_coro::executor;
+  // The meter calls back on its log thread once the fsync covering the record returned; the
+  // answer is posted back to this connection's thread, as admit() does with the limiter's.
+  const bool durable = co_await net::async_initiate<decltype(net::use_awaitable), void(bool)>(
+      [this, &usage, executor](auto handler) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        deps_.usage.record_durable(std::move(usage), [shared, executor](bool ok) {
+          net::post(executor, [shared, ok]() mutable { (*shared)(ok); });
+        });
+      },
+      net::use_awaitable);
+  if (!durable) {
+    // The tokens were generated: the client gets them. New billable requests are refused (503
+    // billing_backlog_full) while the log stays full; cic_usage_log_refused_total counts these.
+    spdlog::error("request {}: usage log full; {} tokens served WITHOUT a usage record", request_id, tokens);
+  }
 }
 
 }  // namespace cic::gateway

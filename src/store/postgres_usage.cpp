@@ -48,6 +48,9 @@ constexpr const char* kMerge =
     "  cached_tokens = usage_hourly.cached_tokens + excluded.cached_tokens)"
     " SELECT COUNT(*) FROM new_rows";
 
+// More than a pool ever holds: enough to get past every stale connection after a restart.
+constexpr int kStaleConnectionRetries = 16;
+
 /// Builds the text form of one array parameter ({"a","b"} / {1,2} / {t,f}) element by element.
 class ArrayParam {
  public:
@@ -150,12 +153,28 @@ std::size_t PostgresStore::insert_usage(const std::vector<UsageRecord>& records)
   std::vector<std::string> params;
   params.reserve(columns.size());
   for (auto& column : columns) params.push_back(column.finish());
-  return pool_.run([&](pqxx::connection& c) {
-    pqxx::work tx(c);
-    const auto inserted = tx.exec_prepared("usage_merge", pqxx::prepare::make_dynamic_params(params))[0][0].as<std::size_t>();
-    tx.commit();
-    return inserted;
-  });
+  // After a server restart every idle pooled connection is dead, and each is found out only when
+  // used. A batch is idempotent, so it simply goes again on the next connection (the pool drops
+  // the dead one) instead of failing once per stale connection while a backlog waits.
+  for (int attempt = 0;; ++attempt) {
+    bool lost = false;
+    try {
+      return pool_.run([&](pqxx::connection& c) {
+        try {
+          pqxx::work tx(c);
+          const auto inserted =
+              tx.exec_prepared("usage_merge", pqxx::prepare::make_dynamic_params(params))[0][0].as<std::size_t>();
+          tx.commit();
+          return inserted;
+        } catch (const pqxx::broken_connection&) {
+          lost = true;
+          throw;
+        }
+      });
+    } catch (const StoreError&) {
+      if (!lost || attempt >= kStaleConnectionRetries) throw;
+    }
+  }
 }
 
 std::vector<UsageHourly> PostgresStore::list_usage_hourly(const UsageHourlyFilter& filter) {
