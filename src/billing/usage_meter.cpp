@@ -1,17 +1,15 @@
-// The meter: appends go to the write-ahead log; the flusher thread copies durable records to the
-// store in batches and checkpoints the log after each one.
+// The meter: appends go to the write-ahead log; the flusher copies durable records to the store.
+//
+// The flusher is one reader thread and `flush_parallelism` inserter threads. The reader takes
+// batches off the log in order (the log has a single consumer), hands each to an inserter, and
+// moves the checkpoint past a batch only once it and every batch before it are in the store, so
+// the checkpoint never skips a record that a crash would then lose. Inserts are idempotent, so a
+// batch that failed simply goes again, and batches may finish out of order.
 #include "cic/billing/usage_meter.hpp"
 
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
-#include <cctype>
-#include <filesystem>
-#include <map>
-#include <optional>
+#include "usage_meter_metrics.hpp"
 
 namespace cic::billing {
 
@@ -20,79 +18,19 @@ using Steady = std::chrono::steady_clock;
 constexpr auto kFirstRetry = std::chrono::milliseconds(100);
 }  // namespace
 
-struct UsageMeter::Metrics {
-  explicit Metrics(prometheus::Registry& r)
-      : backlog(prometheus::BuildGauge()
-                    .Name("cic_usage_log_bytes")
-                    .Help("Bytes of usage records in the write-ahead log that are not in the store yet")
-                    .Register(r)
-                    .Add({})),
-        disk(prometheus::BuildGauge()
-                 .Name("cic_usage_log_disk_bytes")
-                 .Help("Bytes of every segment file of the usage write-ahead log")
-                 .Register(r)
-                 .Add({})),
-        max(prometheus::BuildGauge()
-                .Name("cic_usage_log_max_bytes")
-                .Help("billing.wal_max_bytes: the backlog at which new billable requests are refused")
-                .Register(r)
-                .Add({})),
-        pending(prometheus::BuildGauge()
-                    .Name("cic_usage_log_records_pending")
-                    .Help("Durable usage records not yet written to the store")
-                    .Register(r)
-                    .Add({})),
-        full(prometheus::BuildGauge()
-                 .Name("cic_usage_log_full")
-                 .Help("1 while the usage log is full and billable requests are refused")
-                 .Register(r)
-                 .Add({})),
-        refused(prometheus::BuildCounter()
-                    .Name("cic_usage_log_refused_total")
-                    .Help("Usage records the log could not take (full, stopped or a write error)")
-                    .Register(r)
-                    .Add({})),
-        fsync(prometheus::BuildHistogram()
-                  .Name("cic_usage_log_fsync_seconds")
-                  .Help("fdatasync of one group-commit batch of the usage log")
-                  .Register(r)
-                  .Add({}, prometheus::Histogram::BucketBoundaries{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1})),
-        batch(prometheus::BuildHistogram()
-                  .Name("cic_usage_log_batch_records")
-                  .Help("Usage records per group-commit batch (one write, one fsync)")
-                  .Register(r)
-                  .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024})),
-        flush(prometheus::BuildHistogram()
-                  .Name("cic_usage_flush_seconds")
-                  .Help("One batch of usage records written to the store")
-                  .Register(r)
-                  .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                                                    0.5, 1, 2.5, 5})),
-        flush_failures(prometheus::BuildCounter()
-                           .Name("cic_usage_flush_failures_total")
-                           .Help("Batches of usage records the store failed to take (each is retried)")
-                           .Register(r)
-                           .Add({})) {}
-
-  prometheus::Gauge& backlog;
-  prometheus::Gauge& disk;
-  prometheus::Gauge& max;
-  prometheus::Gauge& pending;
-  prometheus::Gauge& full;
-  prometheus::Counter& refused;
-  prometheus::Histogram& fsync;
-  prometheus::Histogram& batch;
-  prometheus::Histogram& flush;
-  prometheus::Counter& flush_failures;
-  std::mutex mu;
-  std::uint64_t refused_seen = 0;
+/// One batch between the reader and an inserter.
+struct UsageMeter::Job {
+  UsageLog::Batch batch;
+  bool done = false;       // in the store (guarded by mu_)
+  bool abandoned = false;  // given up at the stop deadline: it stays in the log
 };
 
 UsageMeter::UsageMeter(store::Store& store, UsageMeterOptions options, prometheus::Registry* registry,
                        Observer on_flushed)
     : store_(store), options_(std::move(options)), on_flushed_(std::move(on_flushed)) {
-  if (options_.flush_batch == 0) options_.flush_batch = 1;
+  options_.flush_batch = std::max<std::size_t>(1, options_.flush_batch);
+  options_.drain_batch = std::max(options_.flush_batch, options_.drain_batch);
+  options_.flush_parallelism = std::max(1u, options_.flush_parallelism);
   if (registry != nullptr) {
     metrics_ = std::make_unique<Metrics>(*registry);
     metrics_->max.Set(static_cast<double>(options_.log.max_bytes));
@@ -108,7 +46,8 @@ UsageMeter::UsageMeter(store::Store& store, UsageMeterOptions options, prometheu
     if (log_->stats().pending_records >= options_.flush_batch) flush_now();
   });
   refresh_metrics();
-  flusher_ = std::thread([this] { run_flusher(); });
+  for (unsigned i = 0; i < options_.flush_parallelism; ++i) inserters_.emplace_back([this] { run_inserter(); });
+  flusher_ = std::thread([this] { run_reader(); });
   if (log_->recovery().records > 0) flush_now();  // replayed records go out at once
 }
 
@@ -131,7 +70,7 @@ void UsageMeter::flush_now() {
     std::lock_guard lock(mu_);
     kick_ = true;
   }
-  wake_.notify_one();
+  wake_.notify_all();
 }
 
 UsageMeter::Stats UsageMeter::stats() const {
@@ -165,8 +104,10 @@ void UsageMeter::flush_and_stop(Steady::time_point deadline) {
     stopping_ = true;
     deadline_ = deadline;
   }
-  wake_.notify_one();
+  wake_.notify_all();
+  work_.notify_all();
   flusher_.join();
+  for (auto& t : inserters_) t.join();
   refresh_metrics();
   const LogStats left = log_->stats();
   if (left.pending_records > 0) {
@@ -176,12 +117,7 @@ void UsageMeter::flush_and_stop(Steady::time_point deadline) {
   }
 }
 
-bool UsageMeter::wait_for_work(Steady::time_point last_flush) {
-  std::unique_lock lock(mu_);
-  wake_.wait_until(lock, last_flush + options_.flush_interval, [&] { return kick_ || stopping_; });
-  kick_ = false;
-  return !stopping_ || Steady::now() < deadline_;
-}
+bool UsageMeter::past_deadline_locked() const { return stopping_ && Steady::now() >= deadline_; }
 
 void UsageMeter::backoff(std::chrono::milliseconds pause) {
   std::unique_lock lock(mu_);
@@ -195,78 +131,76 @@ void UsageMeter::backoff(std::chrono::milliseconds pause) {
   }
 }
 
-void UsageMeter::run_flusher() {
-  LogPosition cursor = log_->checkpoint();
-  std::optional<UsageLog::Batch> batch;  // kept across retries: the same records go again
-  std::size_t asked = 0;                 // the size `batch` was read with
-  auto retry = kFirstRetry;
-  auto last_flush = Steady::now();
-  auto last_checkpoint = Steady::now();
-  bool unpersisted = false;  // the checkpoint moved in memory only (while draining)
-  bool more = false;         // the last batch was full: more is waiting, no pause
+void UsageMeter::run_inserter() {
   for (;;) {
-    bool stopping = false;
+    std::shared_ptr<Job> job;
     {
-      std::lock_guard lock(mu_);
-      stopping = stopping_;
-      if (stopping && Steady::now() >= deadline_) break;
+      std::unique_lock lock(mu_);
+      work_.wait(lock, [&] { return !queue_.empty() || inserters_exit_; });
+      if (queue_.empty()) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
     }
-    if (!more && !stopping && !batch && !wait_for_work(last_flush)) break;
-    more = false;
-    try {
-      if (!batch) {
-        asked = log_->stats().pending_records > options_.flush_batch ? std::max(options_.flush_batch, options_.drain_batch)
-                                                                     : options_.flush_batch;
-        batch = log_->read(cursor, asked);
-      }
-    } catch (const std::exception& e) {
-      spdlog::error("usage meter: {}", e.what());
-      backoff(options_.retry_max);
-      continue;
-    }
-    if (batch->records.empty()) {
-      // Caught up. Persist a checkpoint left behind while draining, or one past damaged bytes.
-      if (batch->next != cursor || unpersisted) {
-        try {
-          log_->commit(batch->next, 0);
-          last_checkpoint = Steady::now();
-          unpersisted = false;
-        } catch (const std::exception& e) {
-          spdlog::warn("usage meter: {}", e.what());
-        }
-      }
-      cursor = batch->next;
-      batch.reset();
-      last_flush = Steady::now();
-      if (stopping) break;  // drained
-      continue;
-    }
-    const auto started = Steady::now();
+    auto retry = kFirstRetry;
     std::size_t written = 0;
-    try {
-      written = store_.insert_usage(batch->records);
-    } catch (const std::exception& e) {
-      {
-        std::lock_guard lock(mu_);
-        ++stats_.failures;
+    bool ok = false;
+    for (;;) {
+      const auto started = Steady::now();
+      try {
+        written = store_.insert_usage(job->batch.records);
+        ok = true;
+      } catch (const std::exception& e) {
+        {
+          std::lock_guard lock(mu_);
+          ++stats_.failures;
+        }
+        if (metrics_) metrics_->flush_failures.Increment();
+        spdlog::warn("usage meter: the store did not take {} records (retrying in {} ms): {}",
+                     job->batch.records.size(), retry.count(), e.what());
+        refresh_metrics();
       }
-      if (metrics_) metrics_->flush_failures.Increment();
-      spdlog::warn("usage meter: the store did not take {} records (retrying in {} ms): {}", batch->records.size(),
-                   retry.count(), e.what());
-      refresh_metrics();
+      if (ok) {
+        if (metrics_) metrics_->flush.Observe(std::chrono::duration<double>(Steady::now() - started).count());
+        break;
+      }
       backoff(retry);
       retry = std::min(retry * 2, options_.retry_max);
-      continue;
+      std::lock_guard lock(mu_);
+      if (past_deadline_locked()) break;
     }
-    if (metrics_) metrics_->flush.Observe(std::chrono::duration<double>(Steady::now() - started).count());
-    retry = kFirstRetry;
-    const std::size_t count = batch->records.size();
-    more = count >= asked || stopping;
-    // While a backlog drains, the checkpoint (three fsyncs) is written once a second rather than
+    const std::size_t count = job->batch.records.size();
+    {
+      std::lock_guard lock(mu_);
+      (ok ? job->done : job->abandoned) = true;
+      if (ok) {
+        stats_.written += written;
+        stats_.duplicates += count - written;
+        ++stats_.batches;
+      }
+    }
+    wake_.notify_all();
+    if (ok && on_flushed_) on_flushed_(written, count - written);
+  }
+}
+
+bool UsageMeter::commit_finished(bool caught_up, Steady::time_point& last_checkpoint, bool& unpersisted) {
+  for (;;) {
+    std::shared_ptr<Job> job;
+    bool last_in_window = false;
+    {
+      std::lock_guard lock(mu_);
+      if (window_.empty()) return true;
+      if (window_.front()->abandoned) return false;  // nothing after it may be committed either
+      if (!window_.front()->done) return true;
+      job = std::move(window_.front());
+      window_.pop_front();
+      last_in_window = window_.empty();
+    }
+    // While a backlog drains the checkpoint (three fsyncs) is written once a second rather than
     // after every batch; a crash in between replays those batches, and the store skips them.
-    const bool persist = !more || Steady::now() - last_checkpoint >= options_.checkpoint_interval;
+    const bool persist = (last_in_window && caught_up) || Steady::now() - last_checkpoint >= options_.checkpoint_interval;
     try {
-      log_->commit(batch->next, count, persist);
+      log_->commit(job->batch.next, job->batch.records.size(), persist);
       if (persist) last_checkpoint = Steady::now();
       unpersisted = !persist;
     } catch (const std::exception& e) {
@@ -274,83 +208,100 @@ void UsageMeter::run_flusher() {
       // and skipped there as duplicates. Nothing is lost.
       spdlog::warn("usage meter: {}", e.what());
     }
-    cursor = batch->next;
-    batch.reset();
+    refresh_metrics();
+  }
+}
+
+void UsageMeter::run_reader() {
+  LogPosition cursor = log_->checkpoint();
+  auto last_flush = Steady::now();
+  auto last_checkpoint = Steady::now();
+  bool unpersisted = false;  // the checkpoint moved in memory only (while draining)
+  bool more = false;         // the last batch read was full: more is waiting, no pause
+  std::size_t in_flight = 0; // records read but not committed
+  for (;;) {
+    if (!commit_finished(!more, last_checkpoint, unpersisted)) break;  // abandoned at the deadline
+    bool stopping = false;
+    {
+      std::unique_lock lock(mu_);
+      in_flight = 0;
+      for (const auto& job : window_) in_flight += job->batch.records.size();
+      if (past_deadline_locked()) break;
+      stopping = stopping_;
+      const auto finished = [&] { return !window_.empty() && (window_.front()->done || window_.front()->abandoned); };
+      if (window_.size() >= options_.flush_parallelism) {
+        // Every inserter is busy: wait for one (or for the deadline).
+        wake_.wait_until(lock, stopping_ ? deadline_ : Steady::now() + std::chrono::seconds(1),
+                         [&] { return finished() || past_deadline_locked(); });
+        continue;
+      }
+      if (!more && !stopping && !kick_ && !finished()) {
+        wake_.wait_until(lock, last_flush + options_.flush_interval, [&] { return kick_ || stopping_ || finished(); });
+        if (finished() || (!kick_ && !stopping_ && Steady::now() < last_flush + options_.flush_interval)) continue;
+      }
+      kick_ = false;
+      stopping = stopping_;
+    }
+    // The records not read yet decide the batch size: a backlog goes drain_batch at a time.
+    const std::uint64_t pending = log_->stats().pending_records;
+    const std::uint64_t unread = pending > in_flight ? pending - in_flight : 0;
+    const std::size_t asked = unread > options_.flush_batch ? options_.drain_batch : options_.flush_batch;
+    auto job = std::make_shared<Job>();
+    try {
+      job->batch = log_->read(cursor, asked);
+    } catch (const std::exception& e) {
+      spdlog::error("usage meter: {}", e.what());
+      backoff(options_.retry_max);
+      continue;
+    }
+    more = job->batch.records.size() >= asked;
+    if (job->batch.records.empty()) {
+      last_flush = Steady::now();
+      bool idle = false;
+      {
+        std::lock_guard lock(mu_);
+        idle = window_.empty();
+        if (job->batch.next != cursor) {
+          // Only damaged bytes: commit past them in order, like a batch.
+          job->done = true;
+          window_.push_back(job);
+          idle = false;
+        }
+      }
+      cursor = job->batch.next;
+      if (idle && unpersisted) {
+        try {
+          log_->commit(cursor, 0);
+          last_checkpoint = Steady::now();
+          unpersisted = false;
+        } catch (const std::exception& e) {
+          spdlog::warn("usage meter: {}", e.what());
+        }
+      }
+      if (stopping && idle) break;  // drained
+      if (stopping) {
+        std::unique_lock lock(mu_);
+        wake_.wait_until(lock, deadline_, [&] { return (!window_.empty() && window_.front()->done) || window_.empty(); });
+      }
+      continue;
+    }
+    cursor = job->batch.next;
+    if (!more) last_flush = Steady::now();
     {
       std::lock_guard lock(mu_);
-      stats_.written += written;
-      stats_.duplicates += count - written;
-      ++stats_.batches;
+      window_.push_back(job);
+      queue_.push_back(std::move(job));
     }
-    if (on_flushed_) on_flushed_(written, count - written);
-    refresh_metrics();
-    if (!more) last_flush = Steady::now();
+    work_.notify_one();
   }
-}
-
-namespace {
-
-// The parts of a PostgreSQL DSN that name the database (host, port, database), without the user,
-// password or options: the owner of a log slot is written to disk in clear.
-std::string postgres_identity(const std::string& dsn) {
-  if (dsn.starts_with("postgresql://") || dsn.starts_with("postgres://")) {
-    std::string rest = dsn.substr(dsn.find("://") + 3);
-    rest = rest.substr(0, rest.find('?'));
-    const auto slash = rest.find('/');
-    std::string authority = rest.substr(0, slash);
-    const std::string database = slash == std::string::npos ? "" : rest.substr(slash);
-    if (const auto at = authority.rfind('@'); at != std::string::npos) authority.erase(0, at + 1);
-    return "postgres://" + authority + database;
+  {
+    // Batches no inserter took yet stay in the log, like the abandoned ones.
+    std::lock_guard lock(mu_);
+    for (auto& job : queue_) job->abandoned = true;
+    queue_.clear();
+    inserters_exit_ = true;
   }
-  // key=value pairs; a value may be single-quoted with backslash escapes.
-  std::map<std::string, std::string> kept;
-  std::size_t i = 0;
-  auto skip_spaces = [&] {
-    while (i < dsn.size() && std::isspace(static_cast<unsigned char>(dsn[i]))) ++i;
-  };
-  while (i < dsn.size()) {
-    skip_spaces();
-    std::string key;
-    while (i < dsn.size() && dsn[i] != '=' && !std::isspace(static_cast<unsigned char>(dsn[i]))) key += dsn[i++];
-    skip_spaces();
-    if (i < dsn.size() && dsn[i] == '=') ++i;
-    skip_spaces();
-    std::string value;
-    if (i < dsn.size() && dsn[i] == '\'') {
-      for (++i; i < dsn.size() && dsn[i] != '\''; ++i) {
-        if (dsn[i] == '\\' && i + 1 < dsn.size()) ++i;
-        value += dsn[i];
-      }
-      ++i;
-    } else {
-      while (i < dsn.size() && !std::isspace(static_cast<unsigned char>(dsn[i]))) value += dsn[i++];
-    }
-    if (key == "host" || key == "hostaddr" || key == "port" || key == "dbname") kept[key] = value;
-  }
-  std::string out = "postgres:";
-  for (const auto& [key, value] : kept) out += " " + key + "=" + value;
-  return out;
-}
-
-}  // namespace
-
-std::string usage_log_owner(const config::StoreConfig& store) {
-  if (store.backend == config::StoreConfig::Backend::kPostgres) return postgres_identity(store.postgres.dsn);
-  return "sqlite:" + std::filesystem::absolute(store.sqlite.path).lexically_normal().string();
-}
-
-UsageMeterOptions meter_options(const config::BillingConfig& billing, const config::StoreConfig& store) {
-  UsageMeterOptions o;
-  o.log.dir = billing.wal_dir;
-  o.log.owner = usage_log_owner(store);
-  o.log.max_bytes = billing.wal_max_bytes;
-  o.log.segment_bytes = billing.wal_segment_bytes;
-  o.log.group_commit_max_delay = std::chrono::duration_cast<std::chrono::microseconds>(billing.group_commit_max_delay);
-  o.flush_interval = billing.flush_interval;
-  o.flush_batch = billing.flush_batch;
-  o.drain_batch = billing.drain_batch;
-  o.retry_max = billing.flush_retry_max;
-  return o;
+  work_.notify_all();
 }
 
 }  // namespace cic::billing

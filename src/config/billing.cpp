@@ -38,6 +38,7 @@ void parse_billing(MapReader& root, BillingConfig& out, const StoreConfig& store
   if (out.drain_batch < out.flush_batch) {
     m.issue("drain_batch", "must not be below flush_batch (" + std::to_string(out.flush_batch) + ")");
   }
+  m.read_int("flush_parallelism", out.flush_parallelism, 1, 16, "batches");
   m.read_ms("group_commit_max_delay_ms", out.group_commit_max_delay, 0, 100);
   m.read_ms("flush_retry_max_ms", out.flush_retry_max, 100, 600'000);
 }

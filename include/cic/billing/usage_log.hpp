@@ -40,10 +40,11 @@ struct UsageLogOptions {
   /// false). Appends of requests already admitted are still taken into a reserve of
   /// max(1 MiB, 1 %) above it; past that they fail.
   std::uint64_t max_bytes = 1ull << 30;
-  /// Group commit: after a batch, the next one starts no sooner than this after the previous
-  /// one started, so that records arriving meanwhile share its fsync. A record that arrives
-  /// when the log has been idle that long is written at once. 0 = start as soon as one is queued.
-  std::chrono::microseconds group_commit_max_delay{1000};
+  /// Group commit: records that arrive while a batch is being written and fsynced always share
+  /// the next batch. With a delay, the next batch also starts no sooner than this after the
+  /// previous one started (fewer fsyncs, more latency); a record that arrives when the log has
+  /// been idle that long is written at once. 0 (the default) = as soon as the previous is done.
+  std::chrono::microseconds group_commit_max_delay{0};
   /// Tests and benches: replaces fdatasync (e.g. to slow it down or make it fail). Gets the fd.
   std::function<int(int fd)> sync_file;
 };

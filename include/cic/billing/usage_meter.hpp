@@ -1,14 +1,16 @@
 #pragma once
-// The meter: usage records go to the write-ahead log (UsageLog) and a flusher thread copies them
+// The meter: usage records go to the write-ahead log (UsageLog) and flusher threads copy them
 // from there to the store in batches, checkpointing after each. docs/billing.md.
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cic/billing/usage_log.hpp"
 #include "cic/billing/usage_sink.hpp"
@@ -32,6 +34,9 @@ struct UsageMeterOptions {
   std::size_t drain_batch = 5000;
   /// While draining, the checkpoint is written at most this often (and always once caught up).
   std::chrono::milliseconds checkpoint_interval{1000};
+  /// Batches inserted at once (each on its own store connection); the checkpoint still moves in
+  /// log order. PostgreSQL drains a backlog faster with 2; SQLite serializes them anyway.
+  unsigned flush_parallelism = 2;
   /// A failed insert is retried after 100 ms, doubling up to this.
   std::chrono::milliseconds retry_max{5'000};
 };
@@ -47,7 +52,7 @@ std::string usage_log_owner(const config::StoreConfig& store);
 /// its max_bytes, and are written when it is back. Nothing is ever dropped once durable.
 class UsageMeter final : public UsageSink {
  public:
-  /// `on_flushed(new_rows, duplicates)` runs on the flusher thread after every batch.
+  /// `on_flushed(new_rows, duplicates)` runs on a flusher thread after every batch.
   using Observer = std::function<void(std::size_t written, std::size_t duplicates)>;
 
   /// Opens (and replays) the log: BLOCKING, before the gateway accepts requests. The flusher
@@ -79,10 +84,15 @@ class UsageMeter final : public UsageSink {
 
  private:
   struct Metrics;
-  void run_flusher();
+  struct Job;
+  void run_reader();
+  void run_inserter();
+  /// Commits the finished batches at the front of the window, in log order. False when one was
+  /// abandoned at the stop deadline.
+  bool commit_finished(bool caught_up, std::chrono::steady_clock::time_point& last_checkpoint, bool& unpersisted);
   void refresh_metrics();
-  bool wait_for_work(std::chrono::steady_clock::time_point last_flush);
   void backoff(std::chrono::milliseconds pause);
+  bool past_deadline_locked() const;
 
   store::Store& store_;
   UsageMeterOptions options_;
@@ -91,12 +101,17 @@ class UsageMeter final : public UsageSink {
   std::unique_ptr<UsageLog> log_;
 
   mutable std::mutex mu_;
-  std::condition_variable wake_;
+  std::condition_variable wake_;  // the reader (and backoffs): work, a finished batch, stop
+  std::condition_variable work_;  // the inserters: a queued batch, exit
   bool kick_ = false;
   bool stopping_ = false;
+  bool inserters_exit_ = false;
   std::chrono::steady_clock::time_point deadline_{};
+  std::deque<std::shared_ptr<Job>> window_;  // read and not yet committed, in log order
+  std::deque<std::shared_ptr<Job>> queue_;   // read and not yet taken by an inserter
   Stats stats_;
-  std::thread flusher_;
+  std::vector<std::thread> inserters_;
+  std::thread flusher_;  // the reader
 };
 
 }  // namespace cic::billing

@@ -174,8 +174,10 @@ struct BillingConfig {
   milliseconds flush_interval{10'000};            // a record reaches the store within this
   std::size_t flush_batch = 1000;                 // ... or as soon as this many are waiting
   std::size_t drain_batch = 5000;                 // a backlog (after an outage) goes this many at a time
-  /// Group commit: at most one fsync per this interval under load; an idle log writes at once.
-  milliseconds group_commit_max_delay{1};
+  unsigned flush_parallelism = 2;                 // batches inserted at once (own store connections)
+  /// Group commit: records arriving during an fsync share the next one; with a delay, at most one
+  /// fsync per this interval under load (an idle log still writes at once). 0 = no floor.
+  milliseconds group_commit_max_delay{0};
   milliseconds flush_retry_max{5'000};  // failed inserts are retried with backoff up to this
 };
 

@@ -34,8 +34,9 @@ TEST(BillingConfig, DefaultsPutTheLogNextToTheSqliteDatabase) {
   EXPECT_EQ(cfg.billing.wal_segment_bytes, 64ull << 20);
   EXPECT_EQ(cfg.billing.flush_interval, std::chrono::milliseconds(10'000));
   EXPECT_EQ(cfg.billing.flush_batch, 1000u);
-  EXPECT_EQ(cfg.billing.group_commit_max_delay, std::chrono::milliseconds(1));
+  EXPECT_EQ(cfg.billing.group_commit_max_delay, std::chrono::milliseconds(0));
   EXPECT_EQ(cfg.billing.flush_retry_max, std::chrono::milliseconds(5'000));
+  EXPECT_EQ(cfg.billing.flush_parallelism, 2u);
 
   auto other = config::parse_config(yaml("store: {sqlite: {path: /data/x/cic.db}}\n"), "test.yaml", no_env);
   EXPECT_EQ(other.billing.wal_dir, "/data/x/usage-wal") << "each database gets its own log";
@@ -52,6 +53,7 @@ TEST(BillingConfig, EveryKeyIsRead) {
   flush_interval_ms: 2000
   flush_batch: 500
   drain_batch: 2000
+  flush_parallelism: 3
   group_commit_max_delay_ms: 2
   flush_retry_max_ms: 3000
 )"),
@@ -62,6 +64,7 @@ TEST(BillingConfig, EveryKeyIsRead) {
   EXPECT_EQ(cfg.billing.flush_interval, std::chrono::milliseconds(2000));
   EXPECT_EQ(cfg.billing.flush_batch, 500u);
   EXPECT_EQ(cfg.billing.drain_batch, 2000u);
+  EXPECT_EQ(cfg.billing.flush_parallelism, 3u);
   EXPECT_EQ(cfg.billing.group_commit_max_delay, std::chrono::milliseconds(2));
   EXPECT_EQ(cfg.billing.flush_retry_max, std::chrono::milliseconds(3000));
 
@@ -76,6 +79,7 @@ TEST(BillingConfig, EveryKeyIsRead) {
   EXPECT_EQ(o.flush_interval, std::chrono::milliseconds(2000));
   EXPECT_EQ(o.flush_batch, 500u);
   EXPECT_EQ(o.drain_batch, 2000u);
+  EXPECT_EQ(o.flush_parallelism, 3u);
   EXPECT_EQ(o.retry_max, std::chrono::milliseconds(3000));
 }
 
@@ -87,6 +91,7 @@ TEST(BillingConfig, BadValuesAreAllReported) {
   flush_batch: 0
   group_commit_max_delay_ms: 500
   flush_retry_max_ms: 1
+  flush_parallelism: 0
   flush_every: 3
 )");
   auto has = [&](const std::string& prefix) {
@@ -98,6 +103,7 @@ TEST(BillingConfig, BadValuesAreAllReported) {
   EXPECT_TRUE(has("billing.flush_batch: must be between"));
   EXPECT_TRUE(has("billing.group_commit_max_delay_ms: must be between"));
   EXPECT_TRUE(has("billing.flush_retry_max_ms: must be between"));
+  EXPECT_TRUE(has("billing.flush_parallelism: must be between"));
   EXPECT_TRUE(has("billing.flush_every: unknown key")) << ::testing::PrintToString(found);
 
   EXPECT_FALSE(issues("billing: {wal_max_bytes: 8388608, wal_segment_bytes: 16777216}\n").empty())

@@ -126,6 +126,29 @@ TEST_F(UsageMeterTest, ABacklogDrainsInLargerBatchesAndCheckpointsOnceCaughtUp) 
   EXPECT_EQ(reopened.recovery().records, 0u);
 }
 
+TEST_F(UsageMeterTest, ParallelInsertersCommitInLogOrderAndLoseNothing) {
+  {
+    UsageLog log(meter_options().log);
+    for (int i = 0; i < 20'000; ++i) log.append(usage(rid(i), i), nullptr);
+    ASSERT_TRUE(log.wait_durable(20s));
+  }
+  auto o = meter_options(10min, 100);
+  o.drain_batch = 700;  // 29 batches, four at a time
+  o.flush_parallelism = 4;
+  {
+    UsageMeter meter(*store_, o);
+    EXPECT_TRUE(eventually([&] { return meter.log().stats().pending_records == 0; }, 30s));
+    // New records keep flowing while the backlog drains.
+    for (int i = 20'000; i < 20'500; ++i) meter.record(usage(rid(i), i));
+    meter.flush_and_stop(std::chrono::steady_clock::now() + 20s);
+    EXPECT_EQ(meter.stats().duplicates, 0u);
+  }
+  EXPECT_EQ(count(), 20'500u);
+  EXPECT_EQ(rollup_requests(), 20'500);
+  UsageLog reopened(meter_options().log);
+  EXPECT_EQ(reopened.recovery().records, 0u) << "the checkpoint reached the end";
+}
+
 TEST_F(UsageMeterTest, RecordsLoggedBeforeACrashAreWrittenAtTheNextStart) {
   {
     // The process dies after the records were acknowledged, before any flush: only the log has them.
