@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 
-BUILD_DIR = os.environ.get("CIC_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+BUILD_DIR = os.path.abspath(os.environ.get("CIC_BUILD_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")))
 SOURCE_DIR = os.environ.get("CIC_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN_DIR = os.path.join(BUILD_DIR, "bin")
 
@@ -80,8 +80,11 @@ class Processes:
         full_env = dict(os.environ)
         if env:
             full_env.update(env)
+        # Run in the test's temp dir, so relative default paths (e.g. billing.wal_dir "var/...")
+        # never land in the source tree or get shared between tests.
         popen = subprocess.Popen([os.path.join(BIN_DIR, binary), *args, "--ready-file", ready_path],
-                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env)
+                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env,
+                                 cwd=self.tmp)
         log.close()
         proc = Proc(popen, None, log_path)
         self.procs.append(proc)
