@@ -273,11 +273,40 @@ else
   log "redis-server not found: cic-bench-redis-limiter will be skipped"
 fi
 
+# cic-bench-meter writes usage records into PostgreSQL: a private cluster (initdb in the work
+# directory, a free loopback port, durable defaults: fsync on), stopped afterwards and by cleanup.
+# It runs as the postgres user when this script runs as root (PostgreSQL refuses root). Without
+# PostgreSQL, or with CIC_BENCH_POSTGRES_DSN already set, none is started.
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+BENCH_POSTGRES_DSN=${CIC_BENCH_POSTGRES_DSN:-}
+as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+if [[ -z $BENCH_POSTGRES_DSN && -n $PG_BIN && -x $PG_BIN/initdb ]]; then
+  read -r PG_PORT < <(free_ports 1)
+  mkdir -p "$WORK/pg" "$WORK/pgsock"
+  if [[ $(id -u) -eq 0 ]]; then chmod 755 "$WORK"; chown postgres:postgres "$WORK/pg" "$WORK/pgsock"; fi
+  if as_pg "$PG_BIN/initdb" -D "$WORK/pg/data" -U cic --auth=trust -E UTF8 >"$WORK/pg-initdb.log" 2>&1 &&
+    as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/server.log" -w -t 30 start \
+      -o "-p $PG_PORT -k $WORK/pgsock -c listen_addresses=127.0.0.1" >/dev/null &&
+    as_pg "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U cic cic_bench; then
+    BENCH_POSTGRES_DSN="postgresql://cic@127.0.0.1:$PG_PORT/cic_bench"
+    PG_STARTED=1
+    trap 'as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -m immediate -w stop >/dev/null 2>&1 || true; cleanup' EXIT
+    log "postgres on port $PG_PORT (for cic-bench-meter)"
+  else
+    log "postgres did not start: $(tail -n 3 "$WORK/pg-initdb.log" "$WORK/pg/server.log" 2>/dev/null | tr '\n' ' ')"
+  fi
+fi
+
 echo
 echo "hot-path micro-benchmarks (single operations, timed one by one; the limiter ones also paced):"
 for micro in "$BUILD"/bin/cic-bench-*; do
-  [[ -x $micro ]] && CIC_BENCH_REDIS_URL=$BENCH_REDIS_URL "$micro"
+  [[ -x $micro ]] && CIC_BENCH_REDIS_URL=$BENCH_REDIS_URL CIC_BENCH_POSTGRES_DSN=$BENCH_POSTGRES_DSN \
+    CIC_BENCH_WAL_DIR=${CIC_BENCH_WAL_DIR:-$WORK} "$micro"
 done
+
+if [[ -n ${PG_STARTED:-} ]]; then
+  as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+fi
 
 if [[ -n ${REDIS_PID:-} ]]; then
   kill "$REDIS_PID" 2>/dev/null || true
