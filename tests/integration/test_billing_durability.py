@@ -5,6 +5,8 @@
   as sets of request ids); none lost, none duplicated.
 - The same write-ahead log replayed three times: the store's totals do not move.
 - PostgreSQL stopped under load: serving goes on, nothing is lost, the backlog drains after.
+- A full log (the store refusing records for long): new billable requests get 503
+  billing_backlog_full until the store takes records again; nothing admitted before is lost.
 
 Knobs (environment): CIC_TEST_BILLING_KILLS (100), CIC_TEST_BILLING_PG_KILLS (20; the SIGKILL test
 again on PostgreSQL, 0 = skip), CIC_TEST_PG_OUTAGE_S (60; the issue's 5-minute outage is
@@ -14,6 +16,7 @@ docs/billing.md).
 import os
 import random
 import shutil
+import sqlite3
 import tempfile
 import time
 import unittest
@@ -189,6 +192,43 @@ class PostgresOutageTest(unittest.TestCase):
             self.assertEqual(report["requests"]["errors"], 0, report["error_counts"])
         print(f"  {peak_pending:.0f} records waited in the log at the peak; drained {drained_after:.1f} s after "
               f"PostgreSQL came back; {result['completed']} requests all answered 200", flush=True)
+
+
+class BacklogFullTest(unittest.TestCase):
+    def test_a_full_log_refuses_billable_requests_with_503_until_the_store_takes_records_again(self):
+        # The smallest log (1 MiB, about 7,000 records) and a store that stops taking usage records.
+        env = BillingEnv(billing_yaml="  flush_interval_ms: 200\n  wal_max_bytes: 1048576\n"
+                                      "  wal_segment_bytes: 131072\n")
+        self.addCleanup(env.stop)
+        env.start_node("n1", CHAT, "chat")
+        env.start_gateway()
+        db = os.path.join(env.var, "cic.db")
+        with sqlite3.connect(db, timeout=30) as conn:  # behind the daemon's back
+            conn.execute("ALTER TABLE usage_records RENAME TO usage_records_away")
+        load = Loadgen(env, 400, 30, stream=False, max_tokens=1, label="fill")
+        self.addCleanup(load.kill)
+        harness.wait_for(lambda: env.metric("cic_usage_log_full") == 1, timeout=60, interval=0.2,
+                         what="the usage log to fill up")
+        r = env.post("/v1/chat/completions", chat(max_tokens=1))
+        self.assertEqual(r.status, 503, r.body)
+        self.assertEqual(r.json()["error"]["code"], "billing_backlog_full", r.body)
+        self.assertEqual(r.json()["error"]["type"], "server_error")
+        self.assertEqual(r.header("retry-after"), "10")
+        self.assertTrue(r.header("x-request-id"))
+        self.assertEqual(env.get("/v1/models").status, 200, "only billable requests are refused")
+        report = load.wait(timeout=90)
+        refused = report["status_counts"].get("503", 0)
+        self.assertGreater(refused, 0, report["status_counts"])
+
+        with sqlite3.connect(db, timeout=30) as conn:
+            conn.execute("ALTER TABLE usage_records_away RENAME TO usage_records")
+        harness.wait_for(lambda: env.metric("cic_usage_log_full") == 0, timeout=60, interval=0.2,
+                         what="the log to drain")
+        self.assertEqual(env.post("/v1/chat/completions", chat(max_tokens=1)).status, 200)
+        env.terminate()
+        result = check_exactly_once(self, env, [load], "log filled while the store refused records")
+        print(f"  {report['requests']['ok']} requests served and billed before the log filled, {refused} refused "
+              f"with 503 billing_backlog_full while it was full", flush=True)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ namespace cic::billing {
 struct UsageMeterOptions {
   UsageLogOptions log;
   /// A record waits at most this long for its batch (plus the insert itself).
-  std::chrono::milliseconds flush_interval{10'000};
+  std::chrono::milliseconds flush_interval{1'000};
   /// A batch is written as soon as this many records are durable.
   std::size_t flush_batch = 1000;
   /// A backlog (more than flush_batch waiting: after an outage, at start) goes this many at a

@@ -171,7 +171,7 @@ struct BillingConfig {
   std::string wal_dir;
   std::uint64_t wal_max_bytes = 1ull << 30;      // backlog at which billable requests get 503
   std::uint64_t wal_segment_bytes = 64ull << 20;  // segment files are rotated at this size
-  milliseconds flush_interval{10'000};            // a record reaches the store within this
+  milliseconds flush_interval{1'000};             // a record reaches the store within this
   std::size_t flush_batch = 1000;                 // ... or as soon as this many are waiting
   std::size_t drain_batch = 5000;                 // a backlog (after an outage) goes this many at a time
   unsigned flush_parallelism = 2;                 // batches inserted at once (own store connections)

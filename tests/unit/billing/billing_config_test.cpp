@@ -32,7 +32,7 @@ TEST(BillingConfig, DefaultsPutTheLogNextToTheSqliteDatabase) {
   EXPECT_EQ(cfg.billing.wal_dir, "var/usage-wal");  // store.sqlite.path defaults to var/cic.db
   EXPECT_EQ(cfg.billing.wal_max_bytes, 1ull << 30);
   EXPECT_EQ(cfg.billing.wal_segment_bytes, 64ull << 20);
-  EXPECT_EQ(cfg.billing.flush_interval, std::chrono::milliseconds(10'000));
+  EXPECT_EQ(cfg.billing.flush_interval, std::chrono::milliseconds(1'000));
   EXPECT_EQ(cfg.billing.flush_batch, 1000u);
   EXPECT_EQ(cfg.billing.group_commit_max_delay, std::chrono::milliseconds(0));
   EXPECT_EQ(cfg.billing.flush_retry_max, std::chrono::milliseconds(5'000));
