@@ -97,7 +97,10 @@ TEST_F(UsageMeterTest, FlushAndStopWritesEverythingAndLeavesAnEmptyLog) {
     for (int i = 0; i < 2500; ++i) meter.record(usage(rid(i), i));
     meter.flush_and_stop(std::chrono::steady_clock::now() + 10s);
     EXPECT_EQ(count(), 2500u);
-    EXPECT_EQ(meter.stats().batches, 3u) << "1000 + 1000 + 500";
+    // At least 1000 + 1000 + 500; more when a full batch was taken while appends were still
+    // arriving (the split depends on when the fsyncs fell).
+    EXPECT_GE(meter.stats().batches, 3u);
+    EXPECT_EQ(meter.stats().written, 2500u);
     meter.flush_and_stop(std::chrono::steady_clock::now() + 1s);  // idempotent
     EXPECT_FALSE(meter.accepting());
   }
