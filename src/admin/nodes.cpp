@@ -295,10 +295,7 @@ HttpReply register_node(Context& ctx, Call& call) {
   std::vector<std::string> models = checked_models(ctx, body, false);
   std::int64_t capacity = 0;
   read_nonnegative(body, "capacity_tokens_per_sec", capacity);
-  registry::NodeAddress address;
-  std::string error;
-  registry::parse_endpoint(endpoint, address, error);
-  registry::NodeInfo node = must(ctx, table(ctx).register_agent(call.actor.node_token_hash, endpoint, address, models, capacity),
+  registry::NodeInfo node = must(ctx, table(ctx).register_agent(call.actor.node_token_hash, endpoint, models, capacity),
                                  existing->spec.id);
   auto audit = audit_entry(call, "node.register", "node", node.spec.id, "", node_view(ctx, *existing), node_view(ctx, node));
   ctx.store().upsert_node(to_record(node), &audit);

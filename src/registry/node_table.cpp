@@ -101,9 +101,8 @@ NodeTable::Result NodeTable::add(NodeSpec spec, NodeSource source, std::string t
 }
 
 NodeTable::Result NodeTable::register_agent(const std::string& token_hash, const std::string& endpoint,
-                                            const NodeAddress& address, const std::vector<std::string>& models,
+                                            const std::vector<std::string>& models,
                                             std::int64_t capacity_tokens_per_sec) {
-  (void)address;  // parsed again from the endpoint when the snapshot is built
   std::vector<Change> changes;
   Result result;
   {

@@ -116,7 +116,7 @@ class NodeTable {
   /// The agent holding the token of `token_hash` announces its endpoint (and optionally models and
   /// capacity; empty/0 keep the operator's values). A dead or drained node starts over at
   /// launching. kNotFound for an unknown token.
-  Result register_agent(const std::string& token_hash, const std::string& endpoint, const NodeAddress& address,
+  Result register_agent(const std::string& token_hash, const std::string& endpoint,
                         const std::vector<std::string>& models, std::int64_t capacity_tokens_per_sec);
 
   /// An agent's heartbeat. kNotFound for an unknown token or a token of another node, kDead if the

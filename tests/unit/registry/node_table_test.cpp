@@ -135,8 +135,8 @@ TEST_F(NodeTableTest, AgentsRegisterWithTheirTokenAndDieWithoutHeartbeats) {
   NodeSpec s = spec("gpu-1", "");
   ASSERT_TRUE(table.add(s, NodeSource::kAdmin, "hash-1"));
   EXPECT_TRUE(table.probe_plan().empty()) << "no endpoint yet";
-  EXPECT_EQ(table.register_agent("hash-2", "http://10.0.0.9:8000", {}, {}, 0).error, NodeTable::Error::kNotFound);
-  auto r = table.register_agent("hash-1", "http://10.0.0.9:8000", {}, {"llama", "bge"}, 5000);
+  EXPECT_EQ(table.register_agent("hash-2", "http://10.0.0.9:8000", {}, 0).error, NodeTable::Error::kNotFound);
+  auto r = table.register_agent("hash-1", "http://10.0.0.9:8000", {"llama", "bge"}, 5000);
   ASSERT_TRUE(r);
   EXPECT_EQ(r.node->source, NodeSource::kAgent);
   EXPECT_EQ(r.node->spec.models, (std::vector<std::string>{"llama", "bge"}));
@@ -155,7 +155,7 @@ TEST_F(NodeTableTest, AgentsRegisterWithTheirTokenAndDieWithoutHeartbeats) {
   EXPECT_EQ(table.get("gpu-1")->state, NodeState::kDead);
   EXPECT_EQ(pool_size(), 0u);
   EXPECT_EQ(table.heartbeat("gpu-1", "hash-1").error, NodeTable::Error::kDead);
-  ASSERT_TRUE(table.register_agent("hash-1", "http://10.0.0.9:8000", {}, {}, 0));
+  ASSERT_TRUE(table.register_agent("hash-1", "http://10.0.0.9:8000", {}, 0));
   EXPECT_EQ(table.get("gpu-1")->state, NodeState::kLaunching) << "registering again starts over";
 }
 
@@ -227,7 +227,7 @@ TEST_F(NodeTableTest, ForgetAfterDropsDrainedNodes) {
 
 TEST_F(NodeTableTest, HeartbeatsAreHandedOutOnceForPersistence) {
   table.add(spec("gpu-1", ""), NodeSource::kAdmin, "h1");
-  table.register_agent("h1", "http://10.0.0.9:8000", {}, {}, 0);
+  table.register_agent("h1", "http://10.0.0.9:8000", {}, 0);
   EXPECT_TRUE(table.take_heartbeats().empty()) << "registering is persisted by the caller";
   table.heartbeat("gpu-1", "h1");
   auto beats = table.take_heartbeats();
@@ -269,7 +269,7 @@ TEST_F(NodeTableTest, ReconcileAppliesWhatOtherReplicasDecided) {
 
 TEST_F(NodeTableTest, ReconcileSharesHeartbeatsAndReRegistrations) {
   table.add(spec("gpu-1", ""), NodeSource::kAdmin, "h1");
-  table.register_agent("h1", "http://10.0.0.9:8000", {}, {}, 0);
+  table.register_agent("h1", "http://10.0.0.9:8000", {}, 0);
   table.report_readiness("gpu-1", true, "");
   NodeInfo row = *table.get("gpu-1");
   clock.advance(8s);
