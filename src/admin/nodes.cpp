@@ -42,8 +42,12 @@ json health_view(Context& ctx, const registry::NodeInfo& info) {
   out["in_flight"] = load.in_flight.load(std::memory_order_relaxed);
   out["requests"] = load.requests.load(std::memory_order_relaxed);
   out["failures"] = load.failures.load(std::memory_order_relaxed);
-  out["engine"] = json{{"requests_running", load.requests_running.load(std::memory_order_relaxed)},
-                       {"requests_waiting", load.requests_waiting.load(std::memory_order_relaxed)},
+  // As the engine reported them at the last scrape (every gateway's requests); routing uses
+  // them less this gateway's in_flight at that moment (others_running / others_waiting).
+  out["engine"] = json{{"requests_running", load.reported_running.load(std::memory_order_relaxed)},
+                       {"requests_waiting", load.reported_waiting.load(std::memory_order_relaxed)},
+                       {"others_running", load.requests_running.load(std::memory_order_relaxed)},
+                       {"others_waiting", load.requests_waiting.load(std::memory_order_relaxed)},
                        {"kv_cache_usage", load.kv_cache_usage_milli.load(std::memory_order_relaxed) / 1000.0}};
   if (ctx.deps.health && ctx.deps.registry) {
     auto snapshot = ctx.deps.registry->snapshot();

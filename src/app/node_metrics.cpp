@@ -80,8 +80,8 @@ void NodeMetrics::refresh() {
     gauge(*tokens_per_sec_, series, labels).Set(stats.tokens_per_sec);
     gauge(*ejected_, series, labels).Set(stats.ejected ? 1 : 0);
     gauge(*ejections_, series, labels).Set(static_cast<double>(stats.ejections));
-    gauge(*engine_, series, with("kind", "running")).Set(static_cast<double>(load.requests_running.load(std::memory_order_relaxed)));
-    gauge(*engine_, series, with("kind", "waiting")).Set(static_cast<double>(load.requests_waiting.load(std::memory_order_relaxed)));
+    gauge(*engine_, series, with("kind", "running")).Set(static_cast<double>(load.reported_running.load(std::memory_order_relaxed)));
+    gauge(*engine_, series, with("kind", "waiting")).Set(static_cast<double>(load.reported_waiting.load(std::memory_order_relaxed)));
     gauge(*kv_cache_, series, labels).Set(static_cast<double>(load.kv_cache_usage_milli.load(std::memory_order_relaxed)) / 1000.0);
   }
   for (auto it = series_.begin(); it != series_.end();) {

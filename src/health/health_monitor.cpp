@@ -114,6 +114,7 @@ struct HealthMonitor::Impl : std::enable_shared_from_this<Impl> {
   net::awaitable<void> run_rounds(std::shared_ptr<Impl> self);
   void start_round();
   void launch(const std::shared_ptr<const ProbeTarget>& target, ProbeKind kind);
+  net::awaitable<void> readiness_then_metrics(std::shared_ptr<Impl> self, std::shared_ptr<const ProbeTarget> target);
   net::awaitable<void> probe(std::shared_ptr<Impl> self, std::shared_ptr<const ProbeTarget> target, ProbeKind kind);
   net::awaitable<Outcome> exchange(const std::shared_ptr<ProbeIo>& io, const ProbeTarget& target, ProbeKind kind,
                                    Clock::time_point deadline);
@@ -225,9 +226,32 @@ void HealthMonitor::Impl::start_round() {
   for (ProbeTarget& t : targets) {
     auto target = std::make_shared<const ProbeTarget>(std::move(t));
     launch(target, ProbeKind::kLiveness);
-    if (target->check_readiness) launch(target, ProbeKind::kReadiness);
-    if (target->scrape_metrics) launch(target, ProbeKind::kMetrics);
+    if (target->check_readiness && target->scrape_metrics) {
+      // The scrape follows the readiness inference instead of running beside it: taken while the
+      // probe's own request runs, it would report a busy engine, and load_aware would pass a node
+      // just readmitted over until the next scrape (a whole metrics interval of no traffic).
+      net::co_spawn(strand_, readiness_then_metrics(shared_from_this(), target), &Impl::log_exception);
+    } else if (target->check_readiness) {
+      launch(target, ProbeKind::kReadiness);
+    } else if (target->scrape_metrics) {
+      launch(target, ProbeKind::kMetrics);
+    }
   }
+}
+
+net::awaitable<void> HealthMonitor::Impl::readiness_then_metrics(std::shared_ptr<Impl> self,
+                                                                 std::shared_ptr<const ProbeTarget> target) {
+  // Runs on the strand, like launch(). A readiness probe still running from an earlier round
+  // means this scrape is skipped, not run beside it; the next one due comes a metrics interval on.
+  bool& readiness_running = running_[target->node_id][index_of(ProbeKind::kReadiness)];
+  if (readiness_running) co_return;
+  readiness_running = true;
+  co_await probe(self, target, ProbeKind::kReadiness);
+  if (stopped_) co_return;
+  bool& metrics_running = running_[target->node_id][index_of(ProbeKind::kMetrics)];
+  if (metrics_running) co_return;
+  metrics_running = true;
+  co_await probe(self, target, ProbeKind::kMetrics);
 }
 
 void HealthMonitor::Impl::launch(const std::shared_ptr<const ProbeTarget>& target, ProbeKind kind) {

@@ -183,8 +183,17 @@ void apply(const VllmLoad& load, NodeLoad& out) {
     if (!has || !(v > 0)) return 0;
     return static_cast<std::int64_t>(std::llround(std::min(v, 1e15)));
   };
-  out.requests_running.store(to_count(load.has_running, load.running), std::memory_order_relaxed);
-  out.requests_waiting.store(to_count(load.has_waiting, load.waiting), std::memory_order_relaxed);
+  const std::int64_t running = to_count(load.has_running, load.running);
+  const std::int64_t waiting = to_count(load.has_waiting, load.waiting);
+  out.reported_running.store(running, std::memory_order_relaxed);
+  out.reported_waiting.store(waiting, std::memory_order_relaxed);
+  // Our own requests are on the engine too (running, or queued behind a full batch), and
+  // in_flight already counts them live.
+  std::int64_t ours = std::max<std::int64_t>(0, out.in_flight.load(std::memory_order_relaxed));
+  const std::int64_t ours_running = std::min(ours, running);
+  ours -= ours_running;
+  out.requests_running.store(running - ours_running, std::memory_order_relaxed);
+  out.requests_waiting.store(waiting - std::min(ours, waiting), std::memory_order_relaxed);
   std::int64_t milli = 0;
   if (load.has_kv) milli = std::clamp<std::int64_t>(std::llround(std::clamp(load.kv_cache_usage, 0.0, 1.0) * 1000.0), 0, 1000);
   out.kv_cache_usage_milli.store(milli, std::memory_order_relaxed);

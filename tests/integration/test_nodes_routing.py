@@ -94,10 +94,11 @@ class KillUnderLoadTest(unittest.TestCase):
         self.assertEqual(requests["unfinished"], 0, report)
         self.assertLessEqual(readmitted_after, 3.0)
         # The restarted node takes its share again (4 nodes at 500 req/s for the rest of the run).
-        self.assertGreater(env.sim_stats("n1")["requests_total"], 50, json.dumps(env.node("n1")))
+        after_restart = env.sim_stats("n1")["requests_total"]
+        self.assertGreater(after_restart, 50, json.dumps(env.node("n1")))
         print(f"\n  SIGKILL under {report['achieved_rps']} req/s: {requests['ok']} ok, 0 lost; "
-              f"ejected after {ejected_after * 1000:.0f} ms, readmitted {readmitted_after * 1000:.0f} ms after restart; "
-              f"p99 {report['latency_ms']['p99']:.2f} ms")
+              f"ejected after {ejected_after * 1000:.0f} ms, readmitted {readmitted_after * 1000:.0f} ms after restart, "
+              f"then took {after_restart} requests; p99 {report['latency_ms']['p99']:.2f} ms")
 
 
 class DrainTest(unittest.TestCase):

@@ -61,7 +61,9 @@ struct HealthMonitorOptions {
 ///    a JSON answer with a non-empty `choices` or `data` array, within `timeout`;
 ///  - metrics (if `scrape_metrics`): GET /metrics, ok = 200 with at least one vLLM load gauge,
 ///    which registry::parse_vllm_metrics reads and registry::apply stores into `load`; a failed
-///    scrape stores nothing.
+///    scrape stores nothing. When both are due, the scrape waits for the readiness answer, so
+///    it never counts the probe's own request as engine load (and is skipped while a readiness
+///    probe from an earlier round still runs).
 /// Each probe opens its own connection (`Connection: close`), so a dead node is seen at once.
 /// A round starts no probe of a kind for a node whose previous probe of that kind still runs.
 /// Answers are capped (8 MiB for /metrics, 1 MiB otherwise). Nothing blocks the io thread (names

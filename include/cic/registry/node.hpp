@@ -35,13 +35,18 @@ struct NodeLoad {
   /// scheduler::soft_max_in_flight). Settable at runtime, e.g. from the engine's max_num_seqs.
   std::atomic<std::int64_t> max_in_flight{0};
 
-  /// Engine-side gauges scraped from the node's /metrics (vLLM `vllm:num_requests_running`,
-  /// `vllm:num_requests_waiting`, `vllm:kv_cache_usage_perc` x 1000). They include traffic of other
-  /// gateways and lag by the scrape interval; in_flight is this gateway's live view. Read by the
-  /// load_aware strategy.
+  /// Engine-side load from the node's last /metrics scrape, beyond this gateway's own requests:
+  /// `vllm:num_requests_running` / `vllm:num_requests_waiting` less the in_flight of this gateway
+  /// when the scrape was taken (registry::apply). What is left is other gateways' traffic (and
+  /// what the engine still holds of ours), and lags by the scrape interval; in_flight is this
+  /// gateway's live view. Subtracting ours keeps one stale scrape that caught a request of ours
+  /// from counting it twice for a whole interval. Read by the load_aware strategy.
   std::atomic<std::int64_t> requests_running{0};
   std::atomic<std::int64_t> requests_waiting{0};
-  std::atomic<std::int64_t> kv_cache_usage_milli{0};  // 0..1000
+  std::atomic<std::int64_t> kv_cache_usage_milli{0};  // 0..1000, `vllm:kv_cache_usage_perc` x 1000
+  /// The engine's gauges as scraped (all gateways' requests), for the admin API and /metrics.
+  std::atomic<std::int64_t> reported_running{0};
+  std::atomic<std::int64_t> reported_waiting{0};
 };
 
 /// Weight of a new sample in NodeLoad::ewma_latency_us: alpha = 1 / 2^kLatencyEwmaAlphaShift = 1/8

@@ -39,10 +39,12 @@ struct VllmMetricsOptions {
 /// linear in min(body.size(), max_bytes).
 VllmLoad parse_vllm_metrics(std::string_view body, const VllmMetricsOptions& options = {});
 
-/// Stores `load` into the engine gauges of `out`: requests_running / requests_waiting rounded to
-/// integers and kv_cache_usage_milli = round(1000 x usage) in 0..1000. A gauge the body did not
-/// carry (has_* false) is stored as 0, so a value never outlives the scrape that reported it and
-/// the load_aware strategy falls back to the gateway's own in_flight.
+/// Stores `load` into the engine gauges of `out`: reported_running / reported_waiting rounded to
+/// integers, and requests_running / requests_waiting the same less `out.in_flight` as it is now
+/// (this gateway's requests, taken from running first, then from waiting; never below 0);
+/// kv_cache_usage_milli = round(1000 x usage) in 0..1000. A gauge the body did not carry (has_*
+/// false) is stored as 0, so a value never outlives the scrape that reported it and the
+/// load_aware strategy falls back to the gateway's own in_flight.
 void apply(const VllmLoad& load, NodeLoad& out);
 
 }  // namespace cic::registry

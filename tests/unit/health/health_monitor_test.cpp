@@ -226,6 +226,34 @@ TEST_F(HealthMonitorTest, MetricsScrapeStoresTheNodesGauges) {
       kWait));
 }
 
+TEST_F(HealthMonitorTest, ScrapeWaitsForTheReadinessInferenceSoItDoesNotCountItAsLoad) {
+  // A readiness inference that takes 300 ms. Scraped beside it, /metrics would report it as one
+  // running request, and load_aware would avoid the node until the next scrape.
+  NodeSim sim({"--ttft-ms", "300"});
+  auto load = std::make_shared<registry::NodeLoad>();
+  preset(*load, 77, 77, 777);
+  set_targets({with_metrics(with_readiness(target("n1", sim.address()), "sim-model", "chat"), load)});
+  start_monitor({100ms, 2000ms});  // rounds every 100 ms while the first inference still runs
+
+  auto ready = recorder_.wait_for(is("n1", ProbeKind::kReadiness), kWait);
+  ASSERT_TRUE(ready);
+  EXPECT_TRUE(ready->ok) << ready->error;
+  auto scraped = recorder_.wait_for(is("n1", ProbeKind::kMetrics), kWait);
+  ASSERT_TRUE(scraped);
+  EXPECT_TRUE(scraped->ok) << scraped->error;
+  // Every scrape so far came after a readiness answer, and none saw a running request.
+  bool readiness_answered = false;
+  for (const ProbeResult& r : recorder_.all()) {
+    if (r.node_id != "n1") continue;
+    if (r.kind == ProbeKind::kReadiness) readiness_answered = true;
+    if (r.kind == ProbeKind::kMetrics) {
+      EXPECT_TRUE(readiness_answered) << "a scrape answered before any readiness probe";
+    }
+  }
+  EXPECT_EQ(load->requests_running.load(), 0);
+  EXPECT_EQ(load->requests_waiting.load(), 0);
+}
+
 TEST_F(HealthMonitorTest, FailedScrapeIsReportedAndStoresNothing) {
   ScriptedServer server("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\nConnection: close\r\n\r\noops");
   auto load = std::make_shared<registry::NodeLoad>();

@@ -171,8 +171,10 @@ TEST(VllmMetrics, BoundsWorkOnHugeInput) {
 TEST(VllmMetrics, ApplyStoresGauges) {
   NodeLoad out;
   apply(parse_vllm_metrics(kV1), out);
-  EXPECT_EQ(out.requests_running.load(), 7);
+  EXPECT_EQ(out.requests_running.load(), 7);  // nothing of this gateway's in flight
   EXPECT_EQ(out.requests_waiting.load(), 1);
+  EXPECT_EQ(out.reported_running.load(), 7);
+  EXPECT_EQ(out.reported_waiting.load(), 1);
   EXPECT_EQ(out.kv_cache_usage_milli.load(), 500);
 
   VllmLoad full;
@@ -187,7 +189,35 @@ TEST(VllmMetrics, ApplyStoresGauges) {
 
   apply(VllmLoad{}, out);
   EXPECT_EQ(out.requests_running.load(), 0);
+  EXPECT_EQ(out.reported_running.load(), 0);
   EXPECT_EQ(out.kv_cache_usage_milli.load(), 0);
+}
+
+TEST(VllmMetrics, ApplyLeavesOutThisGatewaysOwnRequests) {
+  // kV1: 7 running, 1 waiting on the engine, of which this gateway has some in flight.
+  NodeLoad out;
+  out.in_flight = 5;
+  apply(parse_vllm_metrics(kV1), out);
+  EXPECT_EQ(out.reported_running.load(), 7);
+  EXPECT_EQ(out.reported_waiting.load(), 1);
+  EXPECT_EQ(out.requests_running.load(), 2);  // 5 of the 7 are ours
+  EXPECT_EQ(out.requests_waiting.load(), 1);
+
+  out.in_flight = 8;  // ours fill the batch and the queue
+  apply(parse_vllm_metrics(kV1), out);
+  EXPECT_EQ(out.requests_running.load(), 0);
+  EXPECT_EQ(out.requests_waiting.load(), 0);
+
+  out.in_flight = 20;  // more in flight than the engine holds (still connecting, or answered): no negatives
+  apply(parse_vllm_metrics(kV1), out);
+  EXPECT_EQ(out.requests_running.load(), 0);
+  EXPECT_EQ(out.requests_waiting.load(), 0);
+  EXPECT_EQ(out.reported_running.load(), 7);
+
+  out.in_flight = -3;  // a counter caught mid-update is taken as 0
+  apply(parse_vllm_metrics(kV1), out);
+  EXPECT_EQ(out.requests_running.load(), 7);
+  EXPECT_EQ(out.requests_waiting.load(), 1);
 }
 
 }  // namespace
