@@ -114,6 +114,7 @@ HttpReply route(Context& ctx, Call& call) {
   store::Org org = visible_org(ctx, call, s[1]);
   if (s[2] == "credits" && s.size() == 3) return credits_collection(ctx, call, org);
   if (s[2] == "invoice-preview" && s.size() == 3) return invoice_preview(ctx, call, org);
+  if (s[2] == "invoices" && s.size() == 3) return invoices_collection(ctx, call, org);
   if (s[2] == "admin-keys") {
     if (s.size() == 3) return admin_keys_collection(ctx, call, org);
     if (s.size() == 4) return admin_key_item(ctx, call, org, s[3]);

@@ -26,6 +26,7 @@ HttpReply nodes_route(Context& ctx, Call& call);
 HttpReply usage_collection(Context& ctx, Call& call);
 HttpReply credits_collection(Context& ctx, Call& call, const store::Org& org);
 HttpReply invoice_preview(Context& ctx, Call& call, const store::Org& org);
+HttpReply invoices_collection(Context& ctx, Call& call, const store::Org& org);
 /// The $10 sign-up bonus of a new org (idempotent: at most one per org). A store failure is
 /// logged, not thrown: the org exists either way, and the bonus can be granted again later.
 void grant_signup_bonus(Context& ctx, const Call& call, const store::Org& org);

@@ -1,9 +1,11 @@
 // GET /admin/v1/orgs/{org}/invoice-preview: the bill of the current UTC month so far — lines at
 // list price per model and region, the volume discount, the plan's free allowance, the credits
 // it would use, the amount due and the savings against OpenAI's list prices. Reads only: no
-// credit is consumed until a month is closed.
+// credit is consumed until the month is closed (billing/month_close). Also the closed months:
+// GET /admin/v1/orgs/{org}/invoices.
 #include "cic/billing/invoice.hpp"
 #include "cic/billing/invoice_usage.hpp"
+#include "cic/billing/month_close.hpp"
 #include "handlers.hpp"
 #include "views.hpp"
 
@@ -80,19 +82,9 @@ HttpReply invoice_preview(Context& ctx, Call& call, const store::Org& org) {
   const std::int64_t period_start = billing::utc_month_start(call.now_ms);
   const std::int64_t period_end = billing::utc_next_month_start(call.now_ms);
 
-  billing::UsageFilter filter;
-  filter.org_id = org.id;
-  filter.from_ms = period_start;
-  filter.to_ms = period_end;
-  billing::InvoiceInput input;
-  for (const auto& row : billing::make_store_usage_source(ctx.store())->hourly(filter)) {
-    input.usage.push_back(billing::UsageLine{row.model, row.region, row.requests, row.tokens});
-  }
-  const config::PlanConfig* plan = ctx.config().find_plan(org.plan);
-  input.free_tokens = plan ? plan->monthly_free_tokens : 0;
-  input.credits = billing::credit_balances(ctx.store().list_credits(org.id));
-  input.as_of_ms = call.now_ms;
-  const billing::Invoice inv = billing::compute_invoice(billing::PriceBook(ctx.config().models), input);
+  const billing::Invoice inv = billing::compute_invoice(
+      billing::PriceBook(ctx.config().models),
+      billing::month_invoice_input(ctx.store(), ctx.config(), org, period_start, call.now_ms));
 
   json lines = json::array();
   for (const auto& line : inv.lines) lines.push_back(line_view(line));
@@ -116,4 +108,26 @@ HttpReply invoice_preview(Context& ctx, Call& call, const store::Org& org) {
                          {"savings_vs_openai", savings_view(inv)}});
 }
 
+HttpReply invoices_collection(Context& ctx, Call& call, const store::Org& org) {
+  if (call.http.method != "GET") method_not_allowed(call);
+  json data = json::array();
+  for (const store::MonthlyInvoice& m : ctx.store().list_monthly_invoices(org.id)) {
+    data.push_back(json{{"object", "invoice"},
+                        {"org", m.org_id},
+                        {"month", billing::utc_month_label(m.period_start)},
+                        {"period_start", m.period_start / 1000},
+                        {"period_end", m.period_end / 1000},
+                        {"total_tokens", m.total_tokens},
+                        {"subtotal_usd", usd(m.subtotal_micros)},
+                        {"volume_discount_usd", usd(m.discount_micros)},
+                        {"free_allowance_usd", usd(m.free_allowance_micros)},
+                        {"promotional_credits_usd", usd(m.promotional_credits_micros)},
+                        {"paid_credits_usd", usd(m.paid_credits_micros)},
+                        {"amount_due_usd", usd(m.amount_due_micros)},
+                        {"closed_at", m.closed_at / 1000}});
+  }
+  return reply(200, json{{"object", "list"}, {"data", std::move(data)}});
+}
+
 }  // namespace cic::admin::detail
+

@@ -23,7 +23,9 @@
 #include "cic/auth/key_cache.hpp"
 #include "cic/auth/key_hasher.hpp"
 #include "cic/auth/last_used_tracker.hpp"
+#include "cic/billing/month_close.hpp"
 #include "cic/billing/usage_meter.hpp"
+#include "cic/common/periodic_task.hpp"
 #include "cic/gateway/gateway.hpp"
 #include "cic/cache/redis_client.hpp"
 #include "cic/limits/local_limiter.hpp"
@@ -255,6 +257,14 @@ int App::run() {
   gateway.start();
   nodes.start([&gateway](const std::string& node_id) { gateway.abort_node(node_id); });
   stripe_services.start();
+  // Ended months are closed (invoice written, credits consumed) by blocking store work on a
+  // thread of its own; a failed pass is retried at the next interval.
+  PeriodicTask month_close("month close", config.billing.month_close_interval, [&] {
+    const std::size_t closed =
+        billing::close_due_months(*store, config, clock.unix_millis(), config.billing.month_close_delay);
+    if (closed > 0) spdlog::info("billing: closed {} org month(s): invoices written, credits consumed", closed);
+  });
+  month_close.start();
 
   net::steady_timer last_used_timer(main_io);
   impl_->schedule_last_used_flush(last_used_timer, blocking, *store, last_used);
@@ -297,6 +307,7 @@ int App::run() {
 
   change_watcher.stop();
   stripe_services.stop();
+  month_close.stop();
   impl_->flush_last_used(blocking, *store, last_used);
   blocking.join();
   // Every request has ended: what is in the log goes to the store (what the store does not take

@@ -41,6 +41,8 @@ void parse_billing(MapReader& root, BillingConfig& out, const StoreConfig& store
   m.read_int("flush_parallelism", out.flush_parallelism, 1, 16, "batches");
   m.read_ms("group_commit_max_delay_ms", out.group_commit_max_delay, 0, 100);
   m.read_ms("flush_retry_max_ms", out.flush_retry_max, 100, 600'000);
+  m.read_ms("month_close_interval_ms", out.month_close_interval, 1'000, 86'400'000);
+  m.read_ms("month_close_delay_ms", out.month_close_delay, 0, 7 * 86'400'000);
 }
 
 }  // namespace cic::config::detail

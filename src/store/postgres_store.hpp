@@ -72,6 +72,8 @@ class PostgresStore final : public Store {
   // Credit ledger (sqlite_credits.cpp / postgres_credits.cpp).
   CreditAddResult add_credit(CreditEntry entry, const AuditEntry* audit) override;
   std::vector<CreditEntry> list_credits(std::string_view org_id) override;
+  bool close_month(MonthlyInvoice invoice, const std::vector<CreditEntry>& consumptions) override;
+  std::vector<MonthlyInvoice> list_monthly_invoices(std::string_view org_id) override;
 
   // Stripe and alerts (sqlite_stripe.cpp / postgres_stripe.cpp).
   StripeCustomer set_stripe_customer(StripeCustomer customer, const AuditEntry* audit) override;

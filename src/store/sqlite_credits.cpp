@@ -26,6 +26,27 @@ CreditEntry read_credit(const SqliteQuery& q) {
   return e;
 }
 
+constexpr const char* kInvoiceColumns =
+    "SELECT org_id, period_start, period_end, total_tokens, subtotal_micros, discount_micros,"
+    " free_allowance_micros, promotional_credits_micros, paid_credits_micros, amount_due_micros,"
+    " closed_at FROM monthly_invoices ";
+
+MonthlyInvoice read_invoice(const SqliteQuery& q) {
+  MonthlyInvoice m;
+  m.org_id = q.text(0);
+  m.period_start = q.int64(1);
+  m.period_end = q.int64(2);
+  m.total_tokens = q.int64(3);
+  m.subtotal_micros = q.int64(4);
+  m.discount_micros = q.int64(5);
+  m.free_allowance_micros = q.int64(6);
+  m.promotional_credits_micros = q.int64(7);
+  m.paid_credits_micros = q.int64(8);
+  m.amount_due_micros = q.int64(9);
+  m.closed_at = q.int64(10);
+  return m;
+}
+
 }  // namespace
 
 CreditAddResult SqliteStore::add_credit(CreditEntry entry, const AuditEntry* audit) {
@@ -58,6 +79,44 @@ std::vector<CreditEntry> SqliteStore::list_credits(std::string_view org_id) {
   q.bind(1, org_id);
   std::vector<CreditEntry> out;
   while (q.step()) out.push_back(read_credit(q));
+  return out;
+}
+
+bool SqliteStore::close_month(MonthlyInvoice invoice, const std::vector<CreditEntry>& consumptions) {
+  if (invoice.closed_at == 0) invoice.closed_at = now_unix_ms();
+  std::lock_guard lock(mu_);
+  SqliteTransaction txn(db_);
+  db_.query("INSERT INTO monthly_invoices (org_id, period_start, period_end, total_tokens, subtotal_micros,"
+            " discount_micros, free_allowance_micros, promotional_credits_micros, paid_credits_micros,"
+            " amount_due_micros, closed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (org_id, period_start) DO NOTHING")
+      .bind(1, invoice.org_id).bind(2, invoice.period_start).bind(3, invoice.period_end)
+      .bind(4, invoice.total_tokens).bind(5, invoice.subtotal_micros).bind(6, invoice.discount_micros)
+      .bind(7, invoice.free_allowance_micros).bind(8, invoice.promotional_credits_micros)
+      .bind(9, invoice.paid_credits_micros).bind(10, invoice.amount_due_micros).bind(11, invoice.closed_at)
+      .run();
+  if (db_.changes() == 0) return false;  // closed before: the transaction rolls back, empty
+  for (CreditEntry entry : consumptions) {
+    if (entry.id.empty()) entry.id = cic::new_id("crd");
+    if (entry.created_at == 0) entry.created_at = invoice.closed_at;
+    if (entry.idempotency_key.empty()) entry.idempotency_key = entry.id;
+    db_.query("INSERT INTO credit_ledger (id, org_id, kind, amount_micros, expires_at, created_at,"
+              " note, idempotency_key, grant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+              " ON CONFLICT (org_id, idempotency_key) DO NOTHING")
+        .bind(1, entry.id).bind(2, invoice.org_id).bind(3, entry.kind).bind(4, entry.amount_micros)
+        .bind(5, entry.expires_at).bind(6, entry.created_at).bind(7, entry.note)
+        .bind(8, entry.idempotency_key).bind(9, entry.grant_id).run();
+  }
+  txn.commit();
+  return true;
+}
+
+std::vector<MonthlyInvoice> SqliteStore::list_monthly_invoices(std::string_view org_id) {
+  std::lock_guard lock(mu_);
+  auto q = db_.query(std::string(kInvoiceColumns) + "WHERE org_id = ?1 ORDER BY period_start");
+  q.bind(1, org_id);
+  std::vector<MonthlyInvoice> out;
+  while (q.step()) out.push_back(read_invoice(q));
   return out;
 }
 

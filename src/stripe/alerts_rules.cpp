@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "cic/billing/invoice_usage.hpp"
+#include "cic/billing/month_close.hpp"
 #include "cic/stripe/alerts.hpp"
 
 namespace cic::stripe {
@@ -51,12 +53,7 @@ const char* to_string(AlertKind kind) {
   return "unknown";
 }
 
-std::string utc_month(std::int64_t ms) {
-  const auto ymd = civil(ms);
-  char text[16];
-  std::snprintf(text, sizeof text, "%04d-%02u", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()));
-  return text;
-}
+std::string utc_month(std::int64_t ms) { return billing::utc_month_label(ms); }
 
 std::string utc_day(std::int64_t ms) {
   const auto ymd = civil(ms);
@@ -71,11 +68,7 @@ std::int64_t utc_day_floor(std::int64_t ms) {
   return duration_cast<milliseconds>(sys_days(civil(ms)).time_since_epoch()).count();
 }
 
-std::int64_t utc_month_floor(std::int64_t ms) {
-  using namespace std::chrono;
-  const auto ymd = civil(ms);
-  return duration_cast<milliseconds>(sys_days(ymd.year() / ymd.month() / 1).time_since_epoch()).count();
-}
+std::int64_t utc_month_floor(std::int64_t ms) { return billing::utc_month_start(ms); }
 
 std::string alert_id(std::string_view org_id, std::string_view subject, std::string_view kind,
                      std::string_view period) {

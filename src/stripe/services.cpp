@@ -10,7 +10,7 @@
 #include "cic/stripe/client.hpp"
 #include "cic/stripe/reporter.hpp"
 #include "cic/stripe/webhook.hpp"
-#include "periodic.hpp"
+#include "cic/common/periodic_task.hpp"
 
 namespace cic::stripe {
 namespace {

@@ -10,8 +10,12 @@ Usage is read from the store's hourly rollups (usage_hourly), which insert_usage
 records.
 """
 import csv
+import datetime
 import io
+import os
 import secrets
+import signal
+import sqlite3
 import unittest
 
 import harness
@@ -441,6 +445,82 @@ class UsageApiTest(unittest.TestCase):
         self.assertEqual(self.preview(free["id"], token=admin_key)["org"], free["id"])
         self.assertError(self.admin("GET", f"/orgs/{pro['id']}/invoice-preview", token=admin_key), 404)
         self.assertError(self.admin("POST", f"/orgs/{free['id']}/invoice-preview", {}), 405)
+
+
+class MonthCloseTest(unittest.TestCase):
+    """Closing a month through the real binary: an org created last month with $12.00 of usage
+    then, and its $10 sign-up bonus. The store is backdated while cic-control is stopped; on its
+    next start the month-close pass writes last month's invoice and consumes the bonus."""
+
+    def test_a_restart_closes_last_month_and_consumes_its_credit(self):
+        env = BillingEnv()
+        self.addCleanup(env.stop)
+        env.start_node("n1", CHAT)
+        first = env.start_replica()
+        org = env.create_org("closing-" + secrets.token_hex(4), plan="pro")
+        environment = env.create_env(org["id"], "dev")
+        r = env.admin("GET", f"/orgs/{org['id']}/invoices")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json(), {"object": "list", "data": []})  # this month has not ended
+        first.proc.signal(signal.SIGTERM)
+        first.proc.wait()
+
+        now = datetime.datetime.now(datetime.timezone.utc)
+        this_month = datetime.datetime(now.year, now.month, 1, tzinfo=datetime.timezone.utc)
+        last_month = (this_month - datetime.timedelta(days=1)).replace(day=1)
+        last_ms = int(last_month.timestamp() * 1000)
+        conn = sqlite3.connect(os.path.join(env.var, "cic.db"))
+        with conn:
+            conn.execute("UPDATE orgs SET created_at = ? WHERE id = ?", (last_ms + 3_600_000, org["id"]))
+            conn.execute("UPDATE credit_ledger SET created_at = ? WHERE org_id = ?", (last_ms + 3_600_000, org["id"]))
+            # 40 prompt + 20 completion tokens of CHAT2 at $0.20 a token: $12.00, on the 2nd.
+            conn.execute("INSERT INTO usage_hourly (org_id, environment_id, model, region, hour_start, requests,"
+                         " prompt_tokens, completion_tokens, cached_tokens) VALUES (?, ?, ?, 'india', ?, 3, 40, 20, 0)",
+                         (org["id"], environment["id"], CHAT2, last_ms + 30 * 3_600_000))
+        conn.close()
+
+        env.replicas.clear()
+        env.gateway = None
+        second = env.start_replica(name="cic-control-2")
+        month = f"{last_month.year:04d}-{last_month.month:02d}"
+
+        def closed():
+            r = env.admin("GET", f"/orgs/{org['id']}/invoices")
+            self.assertEqual(r.status, 200, r.body)
+            return r.json()["data"] or None
+        invoices = harness.wait_for(closed, timeout=10, interval=0.1, what="last month closed")
+        self.assertEqual(len(invoices), 1, invoices)
+        inv = invoices[0]
+        self.assertEqual(inv["month"], month)
+        self.assertEqual(inv["period_start"], last_ms // 1000)
+        self.assertEqual(inv["period_end"], int(this_month.timestamp()))
+        self.assertEqual(inv["total_tokens"], 60)
+        self.assertEqual(inv["subtotal_usd"], 12)
+        self.assertEqual(inv["volume_discount_usd"], 0)
+        self.assertEqual(inv["free_allowance_usd"], 0)
+        self.assertEqual(inv["promotional_credits_usd"], 10)
+        self.assertEqual(inv["paid_credits_usd"], 0)
+        self.assertEqual(inv["amount_due_usd"], 2)
+
+        ledger = env.admin("GET", f"/orgs/{org['id']}/credits").json()
+        used = [row for row in ledger["data"] if row["amount_usd"] < 0]
+        self.assertEqual(len(used), 1, ledger)
+        self.assertEqual(used[0]["amount_usd"], -10)
+        self.assertEqual(used[0]["kind"], "signup_bonus")
+        self.assertEqual(used[0]["idempotency_key"], f"invoice:{org['id']}:{month}:{used[0]['grant_id']}")
+        self.assertEqual(ledger["balance"]["total_usd"], 0)
+        # This month's preview starts from what is left: no credit.
+        preview = env.admin("GET", f"/orgs/{org['id']}/invoice-preview").json()
+        self.assertEqual(preview["credits"]["applied"], [])
+        # Another start closes nothing twice.
+        second.proc.signal(signal.SIGTERM)
+        second.proc.wait()
+        env.replicas.clear()
+        env.gateway = None
+        env.start_replica(name="cic-control-3")
+        self.assertEqual(len(closed()), 1)
+        self.assertEqual(len([row for row in env.admin("GET", f"/orgs/{org['id']}/credits").json()["data"]
+                              if row["amount_usd"] < 0]), 1)
 
 
 @unittest.skipUnless(POSTGRES_DSN, NO_POSTGRES)

@@ -179,6 +179,10 @@ struct BillingConfig {
   /// fsync per this interval under load (an idle log still writes at once). 0 = no floor.
   milliseconds group_commit_max_delay{0};
   milliseconds flush_retry_max{5'000};  // failed inserts are retried with backoff up to this
+  /// Closing months (billing::close_due_months): a pass every month_close_interval; a month is
+  /// closed once it ended month_close_delay ago (its last usage records have reached the store).
+  milliseconds month_close_interval{3'600'000};
+  milliseconds month_close_delay{3'600'000};
 };
 
 /// `regions:` entry.

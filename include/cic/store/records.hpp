@@ -190,6 +190,21 @@ struct CreditAddResult {
   bool created = false;
 };
 
+/// A closed month of an org (migration 0008): the invoice's totals, in integer micro-dollars.
+struct MonthlyInvoice {
+  std::string org_id;
+  std::int64_t period_start = 0;  // unix ms, first instant of the UTC month
+  std::int64_t period_end = 0;    // unix ms, first instant of the next month
+  std::int64_t total_tokens = 0;
+  std::int64_t subtotal_micros = 0;
+  std::int64_t discount_micros = 0;
+  std::int64_t free_allowance_micros = 0;
+  std::int64_t promotional_credits_micros = 0;
+  std::int64_t paid_credits_micros = 0;
+  std::int64_t amount_due_micros = 0;
+  std::int64_t closed_at = 0;  // unix ms; 0 = now
+};
+
 // --- Stripe and alerts (migration 0007; src/store/*_stripe.cpp) ------------------------------
 
 /// The Stripe customer an org's usage is reported to.

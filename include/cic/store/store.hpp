@@ -128,6 +128,13 @@ class Store {
   virtual CreditAddResult add_credit(CreditEntry entry, const AuditEntry* audit = nullptr) = 0;
   /// Every ledger row of the org, oldest first (created_at, then id).
   virtual std::vector<CreditEntry> list_credits(std::string_view org_id) = 0;
+  /// Closes a month: inserts `invoice` and the credit consumptions it took (negative rows, with
+  /// their idempotency keys) in one transaction. When the org's month is closed already (by an
+  /// earlier pass or another replica) nothing is written and the answer is false. StoreError
+  /// when the org does not exist.
+  virtual bool close_month(MonthlyInvoice invoice, const std::vector<CreditEntry>& consumptions) = 0;
+  /// The org's closed months, oldest first.
+  virtual std::vector<MonthlyInvoice> list_monthly_invoices(std::string_view org_id) = 0;
 
   // --- Stripe and alerts (src/store/*_stripe.cpp) ----------------------------------------------
   /// Maps the org to a Stripe customer (insert or replace; created_at of an existing mapping is

@@ -37,6 +37,8 @@ TEST(BillingConfig, DefaultsPutTheLogNextToTheSqliteDatabase) {
   EXPECT_EQ(cfg.billing.group_commit_max_delay, std::chrono::milliseconds(0));
   EXPECT_EQ(cfg.billing.flush_retry_max, std::chrono::milliseconds(5'000));
   EXPECT_EQ(cfg.billing.flush_parallelism, 2u);
+  EXPECT_EQ(cfg.billing.month_close_interval, std::chrono::hours(1));
+  EXPECT_EQ(cfg.billing.month_close_delay, std::chrono::hours(1));
 
   auto other = config::parse_config(yaml("store: {sqlite: {path: /data/x/cic.db}}\n"), "test.yaml", no_env);
   EXPECT_EQ(other.billing.wal_dir, "/data/x/usage-wal") << "each database gets its own log";
@@ -56,6 +58,8 @@ TEST(BillingConfig, EveryKeyIsRead) {
   flush_parallelism: 3
   group_commit_max_delay_ms: 2
   flush_retry_max_ms: 3000
+  month_close_interval_ms: 60000
+  month_close_delay_ms: 0
 )"),
                                   "test.yaml", no_env);
   EXPECT_EQ(cfg.billing.wal_dir, "/var/lib/cic/usage-wal");
@@ -67,6 +71,8 @@ TEST(BillingConfig, EveryKeyIsRead) {
   EXPECT_EQ(cfg.billing.flush_parallelism, 3u);
   EXPECT_EQ(cfg.billing.group_commit_max_delay, std::chrono::milliseconds(2));
   EXPECT_EQ(cfg.billing.flush_retry_max, std::chrono::milliseconds(3000));
+  EXPECT_EQ(cfg.billing.month_close_interval, std::chrono::milliseconds(60000));
+  EXPECT_EQ(cfg.billing.month_close_delay, std::chrono::milliseconds(0));
 
   config::StoreConfig store;
   store.sqlite.path = "/var/lib/cic/cic.db";
@@ -93,6 +99,8 @@ TEST(BillingConfig, BadValuesAreAllReported) {
   flush_retry_max_ms: 1
   flush_parallelism: 0
   flush_every: 3
+  month_close_interval_ms: 10
+  month_close_delay_ms: 604800001
 )");
   auto has = [&](const std::string& prefix) {
     return std::any_of(found.begin(), found.end(), [&](const std::string& s) { return s.starts_with(prefix); });
@@ -105,6 +113,8 @@ TEST(BillingConfig, BadValuesAreAllReported) {
   EXPECT_TRUE(has("billing.flush_retry_max_ms: must be between"));
   EXPECT_TRUE(has("billing.flush_parallelism: must be between"));
   EXPECT_TRUE(has("billing.flush_every: unknown key")) << ::testing::PrintToString(found);
+  EXPECT_TRUE(has("billing.month_close_interval_ms: must be between"));
+  EXPECT_TRUE(has("billing.month_close_delay_ms: must be between"));
 
   EXPECT_FALSE(issues("billing: {wal_max_bytes: 8388608, wal_segment_bytes: 16777216}\n").empty())
       << "a segment larger than the whole log";

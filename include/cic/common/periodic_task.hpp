@@ -1,6 +1,7 @@
 #pragma once
 // A named thread that runs a pass, then waits `interval`, until stopped. The pass may sleep
-// through sleep_for(), which stop() interrupts. Private to the module.
+// through sleep_for(), which stop() interrupts. For work that blocks (store, HTTP) and must
+// stay off the event loops: Stripe reporting, alerts, closing billing months.
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -8,7 +9,7 @@
 #include <string>
 #include <thread>
 
-namespace cic::stripe {
+namespace cic {
 
 class PeriodicTask {
  public:
@@ -36,4 +37,4 @@ class PeriodicTask {
   std::thread thread_;
 };
 
-}  // namespace cic::stripe
+}  // namespace cic

@@ -1,8 +1,8 @@
-#include "periodic.hpp"
+#include "cic/common/periodic_task.hpp"
 
 #include <spdlog/spdlog.h>
 
-namespace cic::stripe {
+namespace cic {
 
 PeriodicTask::PeriodicTask(std::string name, std::chrono::milliseconds interval, std::function<void()> pass)
     : name_(std::move(name)), interval_(interval), pass_(std::move(pass)) {}
@@ -40,4 +40,4 @@ void PeriodicTask::run() {
   } while (sleep_for(interval_));
 }
 
-}  // namespace cic::stripe
+}  // namespace cic
