@@ -54,9 +54,9 @@ std::shared_ptr<const KeyIdentity> blocking_resolve_key(store::Store& store, con
   identity->env_monthly_tokens = env->monthly_token_quota;
   identity->env_monthly_spend_micros = env->monthly_spend_cap_micros;
   identity->org_monthly_spend_micros = org->monthly_spend_cap_micros;
-  // A plan with a free monthly allowance (free) caps the org's tokens at it: there is no payment
-  // method to go beyond.
-  identity->org_monthly_tokens = plan ? plan->monthly_free_tokens : 0;
+  // The plan's hard monthly cap (the built-in free plan stops at its allowance); the allowance
+  // itself is a price matter, applied by the invoice.
+  identity->org_monthly_tokens = plan ? plan->monthly_token_quota : 0;
   identity->expires_at = key->expires_at;
   return identity;
 }

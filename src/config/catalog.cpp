@@ -150,9 +150,10 @@ void read_limits(MapReader& parent, std::string_view key, RateLimits& out) {
 
 std::vector<PlanConfig> builtin_plans() {
   return {
-      {"free", {60, 100'000, 10}, {600, 1'000'000, 50}, 100'000},
-      {"pro", {600, 1'000'000, 50}, {6'000, 10'000'000, 500}, 0},
-      {"enterprise", {6'000, 10'000'000, 500}, {0, 0, 0}, 0},
+      // free: 100K tokens a month at no cost, and no more (no payment method behind it).
+      {"free", {60, 100'000, 10}, {600, 1'000'000, 50}, 100'000, 100'000},
+      {"pro", {600, 1'000'000, 50}, {6'000, 10'000'000, 500}, 0, 0},
+      {"enterprise", {6'000, 10'000'000, 500}, {0, 0, 0}, 0, 0},
   };
 }
 
@@ -165,6 +166,7 @@ void parse_plans(MapReader& root, std::vector<PlanConfig>& out) {
     read_limits(item, "default_limits", plan.default_limits);
     read_limits(item, "max_limits", plan.max_limits);
     item.read_int("monthly_free_tokens", plan.monthly_free_tokens, 0, 1'000'000'000'000, "tokens");
+    item.read_int("monthly_token_quota", plan.monthly_token_quota, 0, 1'000'000'000'000, "tokens");
     out.push_back(std::move(plan));
   });
   if (out.empty()) out = builtin_plans();

@@ -51,6 +51,9 @@ PLANS_YAML = """plans:
   - {name: free, monthly_free_tokens: 100000, default_limits: {rpm: 100000, tpm: 100000000, concurrency: 1000}, max_limits: {rpm: 600, tpm: 1000000, concurrency: 50}}
   - {name: pro, default_limits: {rpm: 100000, tpm: 100000000, concurrency: 1000}, max_limits: {rpm: 6000, tpm: 10000000, concurrency: 500}}
   - {name: enterprise, default_limits: {rpm: 100000, tpm: 100000000, concurrency: 1000}}
+  # Tokens included and billed beyond (no cap), and the same allowance with a hard cap.
+  - {name: developer, monthly_free_tokens: 20, default_limits: {rpm: 100000, tpm: 100000000, concurrency: 1000}}
+  - {name: capped, monthly_free_tokens: 20, monthly_token_quota: 60, default_limits: {rpm: 100000, tpm: 100000000, concurrency: 1000}}
 """
 
 CSV_HEADER = ["org", "environment", "model", "region", "period_start", "requests", "prompt_tokens",
@@ -445,6 +448,34 @@ class UsageApiTest(unittest.TestCase):
         self.assertEqual(self.preview(free["id"], token=admin_key)["org"], free["id"])
         self.assertError(self.admin("GET", f"/orgs/{pro['id']}/invoice-preview", token=admin_key), 404)
         self.assertError(self.admin("POST", f"/orgs/{free['id']}/invoice-preview", {}), 405)
+
+    def test_free_tokens_included_are_not_a_cap_and_a_quota_is(self):
+        # developer: 20 free tokens, no quota. Usage well past them is served and billed.
+        dev, _, dev_key = self.new_org(plan="developer")
+        usage = self.send(dev_key, CHAT2, 6, 3)
+        tokens = sum(p + c for p, c in usage)
+        self.assertGreater(tokens, 40)
+        self.wait_requests(dev["id"], 6)
+        inv = self.preview(dev["id"])
+        subtotal = cost_micros(CHAT2_PRICE, sum(p for p, _ in usage), sum(c for _, c in usage))
+        self.assertEqual(micros(inv["subtotal_usd"]), subtotal)
+        # CHAT2 costs $0.20 a token whatever the side: the 20 free tokens are worth $4.00.
+        self.assertEqual(inv["free_allowance"], {"tokens_included": 20, "tokens_used": 20, "amount_usd": 4})
+        self.assertEqual(micros(inv["credits"]["total_usd"]), 10_000_000)
+        self.assertEqual(micros(inv["amount_due_usd"]), subtotal - 4_000_000 - 10_000_000)
+
+        # capped: the same allowance, and a cap of 60 tokens a month on the org: refused past it.
+        capped, _, capped_key = self.new_org(plan="capped")
+        statuses = []
+        for i in range(30):
+            r = self.env.main.client(capped_key, body=chat(model=CHAT2, content=f"cap {i}", max_tokens=3))
+            statuses.append(r.status)
+            if r.status != 200:
+                self.assertEqual(r.status, 429, r.body)
+                self.assertEqual(error_code(r), "insufficient_quota", r.body)
+                break
+        self.assertIn(429, statuses, statuses)
+        self.assertGreater(statuses.count(200), 0, statuses)
 
 
 class MonthCloseTest(unittest.TestCase):

@@ -61,7 +61,12 @@ struct PlanConfig {
   std::string name;
   RateLimits default_limits;  // an environment's limits when it sets none
   RateLimits max_limits;      // the most an org admin may set (0 = unlimited)
+  /// Tokens a month that cost nothing: the free allowance of the month's bill.
   std::int64_t monthly_free_tokens = 0;
+  /// Hard cap on the org's tokens a month, all environments together (0 = none): requests past
+  /// it are refused with 429 insufficient_quota. Separate from the allowance, so a plan can
+  /// include tokens and bill what is used beyond them.
+  std::int64_t monthly_token_quota = 0;
 };
 
 struct SqliteConfig {

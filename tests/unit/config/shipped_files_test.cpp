@@ -24,6 +24,8 @@ TEST_F(ShippedFilesTest, ExampleLoadsWithSecretsFromTheEnvironment) {
   EXPECT_EQ(config.admin.operator_token, "operator-token-0123456789abcdef");
   ASSERT_EQ(config.plans.size(), 3u);
   EXPECT_EQ(config.find_plan("free")->monthly_free_tokens, 100'000);
+  EXPECT_EQ(config.find_plan("free")->monthly_token_quota, 100'000);
+  EXPECT_EQ(config.find_plan("pro")->monthly_token_quota, 0);
   EXPECT_EQ(config.find_plan("pro")->max_limits.rpm, 6'000);
   EXPECT_EQ(config.find_plan("enterprise")->max_limits.tpm, 0);
   EXPECT_EQ(config.store.backend, StoreConfig::Backend::kPostgres);
@@ -86,14 +88,26 @@ TEST_F(ShippedFilesTest, PlansAreBuiltInWhenAbsentAndValidated) {
   const Config builtin = parse_config(minimal_yaml(), "inline.yaml", fake_env);
   ASSERT_NE(builtin.find_plan("free"), nullptr);
   EXPECT_EQ(builtin.find_plan("free")->default_limits.rpm, 60);
+  EXPECT_EQ(builtin.find_plan("free")->monthly_free_tokens, 100'000);
+  EXPECT_EQ(builtin.find_plan("free")->monthly_token_quota, 100'000);
   ASSERT_NE(builtin.find_plan("enterprise"), nullptr);
+  EXPECT_EQ(builtin.find_plan("enterprise")->monthly_token_quota, 0);
+  // The allowance and the cap are separate: a plan may include tokens and bill beyond them.
+  const Config developer = parse_config(
+      minimal_yaml() + "plans:\n  - {name: developer, monthly_free_tokens: 10000000}\n"
+                       "  - {name: capped, monthly_free_tokens: 5, monthly_token_quota: 7}\n",
+      "inline.yaml", fake_env);
+  EXPECT_EQ(developer.find_plan("developer")->monthly_free_tokens, 10'000'000);
+  EXPECT_EQ(developer.find_plan("developer")->monthly_token_quota, 0);
+  EXPECT_EQ(developer.find_plan("capped")->monthly_token_quota, 7);
   try {
-    parse_config(minimal_yaml() + "plans:\n  - {name: gold, max_limits: {rpm: -1}}\n  - {name: gold}\n"
+    parse_config(minimal_yaml() + "plans:\n  - {name: gold, max_limits: {rpm: -1}, monthly_token_quota: -1}\n  - {name: gold}\n"
                  "admin: {operator_token: short}\n",
                  "inline.yaml", fake_env);
     FAIL() << "expected a ConfigError";
   } catch (const ConfigError& e) {
     EXPECT_TRUE(has_issue(e.issues(), "plans[0].max_limits.rpm", ""));
+    EXPECT_TRUE(has_issue(e.issues(), "plans[0].monthly_token_quota", ""));
     EXPECT_TRUE(has_issue(e.issues(), "plans[1].name", "gold"));
     EXPECT_TRUE(has_issue(e.issues(), "admin.operator_token", "24 characters"));
   }
