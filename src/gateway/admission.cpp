@@ -21,7 +21,8 @@ limits::AdmissionRequest admission_request(const auth::KeyIdentity& id, const Op
   std::int64_t output = 0;
   if (request.endpoint != Endpoint::kEmbeddings) output = request.max_tokens > 0 ? request.max_tokens : model.default_max_tokens;
   a.tokens = request.estimated_prompt_tokens + output;
-  a.cost_micros = billing::list_price_micros(model, request.estimated_prompt_tokens, output);
+  // Routing has not picked a region yet: hold what the tokens cost where they are dearest.
+  a.cost_micros = billing::hold_price_micros(model, request.estimated_prompt_tokens, output);
   a.priced = model.priced();
   return a;
 }

@@ -305,8 +305,10 @@ net::awaitable<ApiHandler::Attempt> ApiHandler::try_node(const OpenAiRequest& re
     usage.ttft_ms = std::chrono::duration_cast<std::chrono::milliseconds>(first_token - state.started).count();
     usage.created_at = deps_.clock.unix_millis();
     state.actual.tokens = tokens.prompt_tokens + tokens.completion_tokens;
-    state.actual.cost_micros = billing::list_price_micros(*deps_.config.find_model(request.model), tokens.prompt_tokens,
-                                                          tokens.completion_tokens, tokens.cached_tokens);
+    // Settled at the price of the region that served it (the usage API and the invoice agree).
+    state.actual.cost_micros = billing::list_price_micros(*deps_.config.find_model(request.model), usage.region,
+                                                          tokens.prompt_tokens, tokens.completion_tokens,
+                                                          tokens.cached_tokens);
     if (tokens.prompt_tokens) metrics.tokens(request.model, "prompt").Increment(static_cast<double>(tokens.prompt_tokens));
     if (tokens.completion_tokens) metrics.tokens(request.model, "completion").Increment(static_cast<double>(tokens.completion_tokens));
     return std::move(usage);

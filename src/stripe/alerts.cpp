@@ -95,7 +95,8 @@ AlertFacts AlertEngine::gather(std::int64_t now_ms) {
     auto model = prices.find(row.model);
     // At list price (an unpriced or unknown model costs nothing here), per hourly row.
     const std::int64_t cost = model == prices.end() ? 0
-                                                    : billing::list_price_micros(*model->second, row.prompt_tokens,
+                                                    : billing::list_price_micros(*model->second, row.region,
+                                                                                 row.prompt_tokens,
                                                                                  row.completion_tokens,
                                                                                  row.cached_tokens);
     SpendFacts& org = orgs[row.org_id];

@@ -1,7 +1,10 @@
 // Prices per model and region, and the rounding rule: half-up, once per amount.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "cic/billing/price_book.hpp"
+#include "cic/billing/pricing.hpp"
 #include "pricing_support.hpp"
 
 namespace cic::billing::testing {
@@ -94,6 +97,53 @@ TEST(PricingPriceBook, HandBuiltModelWithoutCachedPriceUsesInput) {
   config::ModelConfig m = priced_model("x", 200'000, 400'000, -1);
   PriceBook book({m});
   EXPECT_EQ(book.price("x", "any"), (TokenPrices{200'000, 200'000, 400'000}));
+}
+
+// Spend caps and budget alerts count list price rounded up (a cap never undershoots), in the
+// region that served the tokens; the hold before routing takes the dearest region.
+struct SpendCase {
+  const char* model;
+  const char* region;
+  std::int64_t prompt, completion, cached;
+  std::int64_t expected;
+};
+
+class PricingSpend : public ::testing::TestWithParam<SpendCase> {};
+
+TEST_P(PricingSpend, ListPriceInTheServingRegionRoundedUp) {
+  const SpendCase& c = GetParam();
+  const auto catalog = test_catalog();
+  const auto* model = &*std::find_if(catalog.begin(), catalog.end(), [&](const auto& m) { return m.id == c.model; });
+  EXPECT_EQ(list_price_micros(*model, c.region, c.prompt, c.completion, c.cached), c.expected)
+      << c.model << " in " << c.region;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, PricingSpend,
+    ::testing::Values(
+        // m: $0.10 / $0.30 (cached $0.05) by default; europe $0.12 / $0.36 (cached $0.06).
+        SpendCase{"m", "india", kM, kM, 0, 100'000 + 300'000},
+        SpendCase{"m", "europe", kM, kM, 0, 120'000 + 360'000},
+        SpendCase{"m", "europe", kM, kM, kM / 2, 60'000 + 30'000 + 360'000},
+        SpendCase{"m", "india", kM, 0, kM / 2, 50'000 + 25'000},
+        SpendCase{"m", "india", 1, 0, 0, 1},        // 0.1 µ$ rounds up to 1
+        SpendCase{"m", "europe", 10, 0, 0, 2},     // 1.2 µ$ -> 2
+        SpendCase{"m", "india", 5, 0, 9, 1},       // cached beyond the prompt counts as the prompt: 0.25 -> 1
+        SpendCase{"m", "india", -5, -1, 0, 0},     // negative counts cost nothing
+        SpendCase{"big", "europe", kM, 2 * kM, 0, 1'000'000 + 4'000'000},  // no regional price: the default
+        SpendCase{"free", "india", kM, kM, 0, 0}));  // unpriced
+
+TEST(PricingSpend, HoldTakesTheDearestRegionPerKindOfToken) {
+  const auto catalog = test_catalog();
+  // m: input max(0.10, 0.12), output max(0.30, 0.36); the whole prompt as uncached input.
+  EXPECT_EQ(hold_price_micros(catalog[0], kM, kM), 120'000 + 360'000);
+  EXPECT_EQ(hold_price_micros(catalog[0], 1, 0), 1);
+  // A region cheaper than the default does not lower the hold.
+  config::ModelConfig cheap = priced_model("c", 1'000'000, 2'000'000);
+  cheap.regional_prices.push_back({"india", 500'000, 3'000'000, 500'000});
+  EXPECT_EQ(hold_price_micros(cheap, kM, kM), 1'000'000 + 3'000'000);
+  EXPECT_EQ(list_price_micros(cheap, "india", kM, kM), 500'000 + 3'000'000);
+  EXPECT_EQ(hold_price_micros(catalog[4], kM, kM), 0);  // unpriced
 }
 
 }  // namespace
