@@ -41,6 +41,13 @@ void check_model_refs(const Config& config, const std::vector<std::string>& mode
   }
 }
 
+// A non-empty `region` that names no configured region is reported at `path`.
+void check_region_ref(const Config& config, const std::string& region, const std::string& path, Diagnostics& diag) {
+  if (!region.empty() && !config.find_region(region)) {
+    diag.add(path, "unknown region \"" + region + "\" (configured regions: " + names_of(config.regions) + ")");
+  }
+}
+
 void check_region_refs(const Config& config, Diagnostics& diag) {
   for (std::size_t i = 0; i < config.regions.size(); ++i) {
     const RegionConfig& region = config.regions[i];
@@ -64,11 +71,19 @@ void check_nodes(const Config& config, Diagnostics& diag) {
   for (std::size_t i = 0; i < config.nodes.size(); ++i) {
     const NodeConfig& node = config.nodes[i];
     const std::string path = index_path("nodes", i);
-    if (!node.region.empty() && !config.find_region(node.region)) {
-      diag.add(path + ".region", "unknown region \"" + node.region +
-                                     "\" (configured regions: " + names_of(config.regions) + ")");
-    }
+    check_region_ref(config, node.region, path + ".region", diag);
     check_model_refs(config, node.models, path + ".models", diag);
+  }
+}
+
+// A regional price for a region that is not configured would never apply: a typo, refused.
+void check_regional_prices(const Config& config, Diagnostics& diag) {
+  for (std::size_t i = 0; i < config.models.size(); ++i) {
+    const auto& prices = config.models[i].regional_prices;
+    for (std::size_t j = 0; j < prices.size(); ++j) {
+      check_region_ref(config, prices[j].region, index_path(index_path("models", i) + ".regional_prices", j) + ".region",
+                       diag);
+    }
   }
 }
 
@@ -76,10 +91,7 @@ void check_routing_rules(const Config& config, Diagnostics& diag) {
   for (std::size_t i = 0; i < config.routing.rules.size(); ++i) {
     const RoutingRule& rule = config.routing.rules[i];
     const std::string path = index_path("routing.rules", i);
-    if (!rule.region.empty() && !config.find_region(rule.region)) {
-      diag.add(path + ".region", "unknown region \"" + rule.region +
-                                     "\" (configured regions: " + names_of(config.regions) + ")");
-    }
+    check_region_ref(config, rule.region, path + ".region", diag);
     if (!rule.model.empty() && !config.find_model(rule.model)) {
       diag.add(path + ".model", "unknown model \"" + rule.model + "\" (not in the models catalog)");
     }
@@ -126,6 +138,7 @@ void validate_references(const Config& config, Diagnostics& diag) {
   check_unique(config.plans, &PlanConfig::name, "plans", "name", diag);
   check_region_refs(config, diag);
   check_nodes(config, diag);
+  check_regional_prices(config, diag);
   check_routing_rules(config, diag);
   check_bootstrap(config, diag);
 

@@ -98,6 +98,11 @@ INSTANTIATE_TEST_SUITE_P(
                 "{region: europe, input_per_million_usd: 1, output_per_million_usd: 1},"
                 "{region: europe, input_per_million_usd: 2, output_per_million_usd: 2}]}\n",
                 "models[0].regional_prices[1].region: region \"europe\" has two regional prices"},
+        BadCase{"regional_unknown_region",
+                "  - {id: m, price: {input_per_million_usd: 1, output_per_million_usd: 1}, regional_prices: ["
+                "{region: europe, input_per_million_usd: 1, output_per_million_usd: 1},"
+                "{region: eu-west, input_per_million_usd: 2, output_per_million_usd: 2}]}\n",
+                "models[0].regional_prices[1].region: unknown region \"eu-west\" (configured regions: india, europe)"},
         BadCase{"regional_unknown_key",
                 "  - {id: m, price: {input_per_million_usd: 1, output_per_million_usd: 1},"
                 " regional_prices: [{region: europe, input_per_million_usd: 1, output_per_million_usd: 1, tax: 1}]}\n",
