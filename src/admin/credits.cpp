@@ -147,13 +147,7 @@ bool same_request(const store::CreditEntry& a, const store::CreditEntry& b) {
 }  // namespace
 
 void grant_signup_bonus(Context& ctx, const Call& call, const store::Org& org) {
-  store::CreditEntry e;
-  e.org_id = org.id;
-  e.kind = billing::to_string(billing::CreditKind::kSignupBonus);
-  e.amount_micros = billing::kSignupBonusMicros;
-  e.created_at = call.now_ms;
-  e.note = "sign-up bonus";
-  e.idempotency_key = billing::signup_bonus_key(org.id);
+  store::CreditEntry e = billing::signup_bonus_entry(org.id, call.now_ms);
   e.id = new_id("crd");
   try {
     // Part of creating the org, whose org.create entry covers it: one audit entry per call.

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cic/auth/api_key.hpp"
+#include "cic/billing/credits.hpp"
 
 namespace cic::app {
 namespace {
@@ -56,6 +57,10 @@ std::string blocking_bootstrap(const config::Config& config, store::Store& store
     if (auto saved = store.update_org(updated, nullptr)) org = saved;
     spdlog::info("bootstrap: org '{}' is now on plan '{}'", org->name, org->plan);
   }
+  // Like every org created over the admin API, the demo org has its sign-up bonus (once: the
+  // idempotency key makes later starts, and demo orgs from before the bonus, a no-op). created_at
+  // 0: the store's now.
+  store.add_credit(billing::signup_bonus_entry(org->id, 0));
   auto env = store.find_environment(org->id, b.environment);
   if (!env) {
     store::Environment e;

@@ -54,6 +54,17 @@ bool is_promotional(CreditKind kind) {
 
 std::string signup_bonus_key(std::string_view org_id) { return "signup_bonus:" + std::string(org_id); }
 
+store::CreditEntry signup_bonus_entry(std::string_view org_id, std::int64_t now_ms) {
+  store::CreditEntry e;
+  e.org_id = std::string(org_id);
+  e.kind = to_string(CreditKind::kSignupBonus);
+  e.amount_micros = kSignupBonusMicros;
+  e.created_at = now_ms;
+  e.note = "sign-up bonus";
+  e.idempotency_key = signup_bonus_key(org_id);
+  return e;
+}
+
 std::vector<CreditGrant> credit_balances(const std::vector<store::CreditEntry>& ledger) {
   std::vector<CreditGrant> grants;
   std::map<std::string, std::size_t> index;

@@ -552,6 +552,10 @@ class MonthCloseTest(unittest.TestCase):
         self.assertEqual(len(closed()), 1)
         self.assertEqual(len([row for row in env.admin("GET", f"/orgs/{org['id']}/credits").json()["data"]
                               if row["amount_usd"] < 0]), 1)
+        # The bootstrap demo org got its sign-up bonus like any other org, once over three starts.
+        demo = env.admin("GET", "/orgs/acme/credits")
+        self.assertEqual(demo.status, 200, demo.body)
+        self.assertEqual([row["kind"] for row in demo.json()["data"]], ["signup_bonus"], demo.body)
 
 
 @unittest.skipUnless(POSTGRES_DSN, NO_POSTGRES)

@@ -28,6 +28,10 @@ inline constexpr std::int64_t kReferralBonusMicros = 5'000'000;  // $5 per refer
 /// The idempotency key of an org's sign-up bonus: at most one per org, however often it is tried.
 std::string signup_bonus_key(std::string_view org_id);
 
+/// The ledger row of an org's sign-up bonus ($10, promotional class, no expiry), keyed by
+/// signup_bonus_key so that adding it again writes nothing.
+store::CreditEntry signup_bonus_entry(std::string_view org_id, std::int64_t now_ms);
+
 /// A grant and what is left of it.
 struct CreditGrant {
   std::string id;
