@@ -1,9 +1,10 @@
 // GET /admin/v1/usage: hourly or daily usage by org, environment, model and region, at list
 // price, as JSON or CSV. The operator sees every org; an org admin key its own org only (another
-// org answers 404 as everywhere).
+// org answers 404 as everywhere). JSON is paginated (limit, after); CSV is the whole range.
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <tuple>
 
 #include "cic/billing/invoice_usage.hpp"
 #include "cic/billing/price_book.hpp"
@@ -15,6 +16,9 @@ namespace {
 
 constexpr std::int64_t kMaxRangeMs = 366LL * 86'400'000;  // bounds the work of one call
 constexpr std::size_t kMaxModelBytes = 256;
+constexpr std::size_t kDefaultPageRows = 1000;
+constexpr std::size_t kMaxPageRows = 10'000;
+constexpr std::size_t kMaxCursorBytes = 2048;
 constexpr const char* kCsvHeader =
     "org,environment,model,region,period_start,requests,prompt_tokens,completion_tokens,cached_tokens,cost_usd\r\n";
 
@@ -44,7 +48,7 @@ bool wants_csv(const Call& call) {
 /// The filter of the call, with visibility applied: an org admin reads its own org only.
 billing::UsageFilter read_filter(Context& ctx, const Call& call) {
   for (const auto& [key, value] : call.query) {
-    static const char* kKnown[] = {"org", "environment", "model", "from", "to", "granularity", "format"};
+    static const char* kKnown[] = {"org", "environment", "model", "from", "to", "granularity", "format", "limit", "after"};
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
       fail(ApiError::invalid_request(key, "Unknown query parameter '" + key + "'.", "unknown_parameter"));
     }
@@ -103,6 +107,60 @@ std::string csv_field(const std::string& value) {
   return out + "\"";
 }
 
+// A page's cursor names its last row by the row's sort key (period start, org, environment, model,
+// region), hex-encoded: the next page starts after that key, so rows that reach the store between
+// two calls neither shift nor repeat the rows already read.
+using RowKey = std::tuple<std::int64_t, std::string, std::string, std::string, std::string>;
+
+RowKey key_of(const billing::HourlyUsage& r) {
+  return {r.hour_start_ms, r.org_id, r.environment_id, r.model, r.region};
+}
+
+std::string encode_cursor(const billing::HourlyUsage& r) {
+  const std::string plain = std::to_string(r.hour_start_ms) + '\n' + r.org_id + '\n' + r.environment_id + '\n' +
+                            r.model + '\n' + r.region;
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : plain) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+std::optional<RowKey> decode_cursor(const std::string& text) {
+  if (text.empty() || text.size() % 2 != 0 || text.size() > kMaxCursorBytes) return std::nullopt;
+  std::string plain;
+  for (std::size_t i = 0; i < text.size(); i += 2) {
+    unsigned value = 0;
+    auto [ptr, ec] = std::from_chars(text.data() + i, text.data() + i + 2, value, 16);
+    if (ec != std::errc{} || ptr != text.data() + i + 2) return std::nullopt;
+    plain += static_cast<char>(value);
+  }
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  for (std::size_t end; (end = plain.find('\n', start)) != std::string::npos; start = end + 1) {
+    parts.push_back(plain.substr(start, end - start));
+  }
+  parts.push_back(plain.substr(start));
+  if (parts.size() != 5) return std::nullopt;
+  std::int64_t hour = 0;
+  auto [ptr, ec] = std::from_chars(parts[0].data(), parts[0].data() + parts[0].size(), hour);
+  if (ec != std::errc{} || ptr != parts[0].data() + parts[0].size()) return std::nullopt;
+  return RowKey{hour, parts[1], parts[2], parts[3], parts[4]};
+}
+
+std::size_t read_page_rows(const Call& call) {
+  const std::string text = call.query_value("limit");
+  if (text.empty()) return kDefaultPageRows;
+  std::size_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || ptr != text.data() + text.size() || value < 1 || value > kMaxPageRows) {
+    fail(invalid("limit", "'limit' must be an integer from 1 to 10000."));
+  }
+  return value;
+}
+
 std::int64_t row_cost(const billing::PriceBook& book, const billing::HourlyUsage& row) {
   auto prices = book.price(row.model, row.region);
   return prices ? billing::cost_micros(*prices, row.tokens) : 0;  // an unpriced model is free
@@ -118,6 +176,15 @@ HttpReply usage_collection(Context& ctx, Call& call) {
     fail(invalid("granularity", "'granularity' must be hour or day."));
   }
   const bool csv = wants_csv(call);
+  if (csv && (!call.query_value("limit").empty() || !call.query_value("after").empty())) {
+    fail(invalid(call.query_value("limit").empty() ? "after" : "limit", "CSV is not paginated: it is the whole range."));
+  }
+  const std::size_t page_rows = csv ? 0 : read_page_rows(call);
+  std::optional<RowKey> after;
+  if (!csv && !call.query_value("after").empty()) {
+    after = decode_cursor(call.query_value("after"));
+    if (!after) fail(invalid("after", "'after' must be a previous page's next_after."));
+  }
 
   auto rows = billing::make_store_usage_source(ctx.store())->hourly(filter);
   if (granularity == "day") rows = billing::group_by_day(rows);
@@ -133,8 +200,18 @@ HttpReply usage_collection(Context& ctx, Call& call) {
     }
     return HttpReply{200, std::move(out), "text/csv; charset=utf-8"};
   }
+  // Rows come in key order; the page starts after the cursor's key.
+  auto first = rows.begin();
+  if (after) {
+    first = std::upper_bound(rows.begin(), rows.end(), *after,
+                             [](const RowKey& key, const billing::HourlyUsage& r) { return key < key_of(r); });
+  }
+  const std::size_t available = static_cast<std::size_t>(rows.end() - first);
+  const bool has_more = available > page_rows;
+  const auto last = first + static_cast<std::ptrdiff_t>(std::min(available, page_rows));
   json data = json::array();
-  for (const auto& r : rows) {
+  for (auto it = first; it != last; ++it) {
+    const auto& r = *it;
     data.push_back(json{{"org", r.org_id},
                         {"environment", r.environment_id},
                         {"model", r.model},
@@ -146,7 +223,8 @@ HttpReply usage_collection(Context& ctx, Call& call) {
                         {"cached_tokens", r.tokens.cached},
                         {"cost_usd", usd(row_cost(book, r))}});
   }
-  return reply(200, json{{"object", "list"}, {"data", std::move(data)}});
+  json next_after = has_more ? json(encode_cursor(*(last - 1))) : json(nullptr);
+  return reply(200, json{{"object", "list"}, {"data", std::move(data)}, {"has_more", has_more}, {"next_after", next_after}});
 }
 
 }  // namespace cic::admin::detail

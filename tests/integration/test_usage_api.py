@@ -157,7 +157,8 @@ class UsageApiTest(unittest.TestCase):
 
         r = self.usage(f"?org={org['id']}")
         self.assertEqual(r.header("content-type"), "application/json")
-        self.assertEqual(set(r.json()), {"object", "data"})
+        self.assertEqual(set(r.json()), {"object", "data", "has_more", "next_after"})
+        self.assertEqual((r.json()["has_more"], r.json()["next_after"]), (False, None))
         self.assertEqual(r.json()["object"], "list")
         for row in rows:
             self.assertEqual(set(row), ROW_KEYS)
@@ -229,12 +230,41 @@ class UsageApiTest(unittest.TestCase):
             ("?from=0&to=40000000", "from", "invalid_value"),  # more than 366 days
             ("?environment=dev", "environment", "invalid_value"),  # a name needs the org
             ("?granularty=day", "granularty", "unknown_parameter"),
+            ("?limit=0", "limit", "invalid_value"),
+            ("?limit=10001", "limit", "invalid_value"),
+            ("?after=zz", "after", "invalid_value"),
+            ("?after=" + "41" * 8, "after", "invalid_value"),  # hex, but not a cursor
+            ("?format=csv&limit=5", "limit", "invalid_value"),  # CSV is the whole range
         ]
         for query, param, code in cases:
             with self.subTest(query=query):
                 self.assertError(self.usage(query), 400, code, param)
         self.assertError(self.usage(f"?org={org['id']}&environment=prod"), 404)
         self.assertError(self.admin("POST", "/usage", {}), 405)
+
+    def test_usage_pages_follow_the_cursor(self):
+        org, _, key = self.new_org()
+        self.send(key, CHAT, 2, 3)
+        self.send(key, CHAT2, 1, 3)
+        everything = self.wait_requests(org["id"], 3)
+        self.assertGreaterEqual(len(everything), 2)
+        seen, after, pages = [], None, 0
+        while True:
+            query = f"?org={org['id']}&limit=1" + (f"&after={after}" if after else "")
+            page = self.usage(query).json()
+            pages += 1
+            self.assertEqual(len(page["data"]), 1, page)
+            seen += page["data"]
+            if not page["has_more"]:
+                self.assertIsNone(page["next_after"])
+                break
+            after = page["next_after"]
+            self.assertRegex(after, "^[0-9a-f]+$")
+        self.assertEqual(seen, everything)  # same rows, same order, none twice
+        self.assertEqual(pages, len(everything))
+        # A page as large as the whole list has no next page.
+        whole = self.usage(f"?org={org['id']}&limit={len(everything)}").json()
+        self.assertEqual((whole["data"], whole["has_more"], whole["next_after"]), (everything, False, None))
 
     def test_usage_visibility(self):
         mine, _, my_key = self.new_org()
