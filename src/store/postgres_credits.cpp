@@ -49,23 +49,30 @@ MonthlyInvoice read_invoice(const pqxx::row& r) {
   return m;
 }
 
+/// Fills in id, created_at (`now_ms`) and idempotency key where empty, then inserts the row unless
+/// the org already has one with that key; true when it was written. A concurrent insert of the
+/// same key makes this one wait for its commit and then do nothing.
+bool insert_credit(pqxx::work& tx, CreditEntry& entry, std::int64_t now_ms) {
+  if (entry.id.empty()) entry.id = cic::new_id("crd");
+  if (entry.created_at == 0) entry.created_at = now_ms;
+  if (entry.idempotency_key.empty()) entry.idempotency_key = entry.id;
+  auto inserted = tx.exec_params(
+      "INSERT INTO credit_ledger (id, org_id, kind, amount_micros, expires_at, created_at, note,"
+      " idempotency_key, grant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+      " ON CONFLICT (org_id, idempotency_key) DO NOTHING",
+      entry.id, entry.org_id, entry.kind, entry.amount_micros, entry.expires_at, entry.created_at, entry.note,
+      entry.idempotency_key, entry.grant_id);
+  return inserted.affected_rows() != 0;
+}
+
 }  // namespace
 
 CreditAddResult PostgresStore::add_credit(CreditEntry entry, const AuditEntry* audit) {
-  if (entry.id.empty()) entry.id = cic::new_id("crd");
-  if (entry.created_at == 0) entry.created_at = now_unix_ms();
-  if (entry.idempotency_key.empty()) entry.idempotency_key = entry.id;
+  const std::int64_t now_ms = now_unix_ms();
   return pool_.run([&](pqxx::connection& c) -> CreditAddResult {
     pqxx::work tx(c);
-    // A concurrent insert of the same key makes this one wait for its commit and then do
-    // nothing; the SELECT below (a new statement, a new snapshot) then sees the winner's row.
-    auto inserted = tx.exec_params(
-        "INSERT INTO credit_ledger (id, org_id, kind, amount_micros, expires_at, created_at, note,"
-        " idempotency_key, grant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        " ON CONFLICT (org_id, idempotency_key) DO NOTHING",
-        entry.id, entry.org_id, entry.kind, entry.amount_micros, entry.expires_at,
-        entry.created_at, entry.note, entry.idempotency_key, entry.grant_id);
-    if (inserted.affected_rows() == 0) {
+    if (!insert_credit(tx, entry, now_ms)) {
+      // The SELECT (a new statement, a new snapshot) sees the row that won.
       auto existing = tx.exec_params(kCreditColumns + "WHERE org_id = $1 AND idempotency_key = $2",
                                      entry.org_id, entry.idempotency_key);
       if (existing.empty()) throw StoreError("postgres: credit_ledger: conflicting row vanished");
@@ -106,15 +113,8 @@ bool PostgresStore::close_month(MonthlyInvoice invoice, const std::vector<Credit
         invoice.closed_at);
     if (inserted.affected_rows() == 0) return false;  // closed before; nothing to commit
     for (CreditEntry entry : consumptions) {
-      if (entry.id.empty()) entry.id = cic::new_id("crd");
-      if (entry.created_at == 0) entry.created_at = invoice.closed_at;
-      if (entry.idempotency_key.empty()) entry.idempotency_key = entry.id;
-      tx.exec_params(
-          "INSERT INTO credit_ledger (id, org_id, kind, amount_micros, expires_at, created_at, note,"
-          " idempotency_key, grant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-          " ON CONFLICT (org_id, idempotency_key) DO NOTHING",
-          entry.id, invoice.org_id, entry.kind, entry.amount_micros, entry.expires_at,
-          entry.created_at, entry.note, entry.idempotency_key, entry.grant_id);
+      entry.org_id = invoice.org_id;
+      insert_credit(tx, entry, invoice.closed_at);
     }
     tx.commit();
     return true;

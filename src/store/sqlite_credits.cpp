@@ -47,21 +47,28 @@ MonthlyInvoice read_invoice(const SqliteQuery& q) {
   return m;
 }
 
-}  // namespace
-
-CreditAddResult SqliteStore::add_credit(CreditEntry entry, const AuditEntry* audit) {
+/// Fills in id, created_at (`now_ms`) and idempotency key where empty, then inserts the row unless
+/// the org already has one with that key; true when it was written. The caller holds the lock and
+/// the transaction.
+bool insert_credit(SqliteDb& db, CreditEntry& entry, std::int64_t now_ms) {
   if (entry.id.empty()) entry.id = cic::new_id("crd");
-  if (entry.created_at == 0) entry.created_at = now_unix_ms();
+  if (entry.created_at == 0) entry.created_at = now_ms;
   if (entry.idempotency_key.empty()) entry.idempotency_key = entry.id;
-  std::lock_guard lock(mu_);
-  SqliteTransaction txn(db_);
-  db_.query("INSERT INTO credit_ledger (id, org_id, kind, amount_micros, expires_at, created_at,"
-            " note, idempotency_key, grant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (org_id, idempotency_key) DO NOTHING")
+  db.query("INSERT INTO credit_ledger (id, org_id, kind, amount_micros, expires_at, created_at,"
+           " note, idempotency_key, grant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+           " ON CONFLICT (org_id, idempotency_key) DO NOTHING")
       .bind(1, entry.id).bind(2, entry.org_id).bind(3, entry.kind).bind(4, entry.amount_micros)
       .bind(5, entry.expires_at).bind(6, entry.created_at).bind(7, entry.note)
       .bind(8, entry.idempotency_key).bind(9, entry.grant_id).run();
-  if (db_.changes() == 0) {
+  return db.changes() != 0;
+}
+
+}  // namespace
+
+CreditAddResult SqliteStore::add_credit(CreditEntry entry, const AuditEntry* audit) {
+  std::lock_guard lock(mu_);
+  SqliteTransaction txn(db_);
+  if (!insert_credit(db_, entry, now_unix_ms())) {
     // A replay: hand back the row the first call wrote; nothing to audit, nothing to commit.
     auto q = db_.query(std::string(kCreditColumns) + "WHERE org_id = ?1 AND idempotency_key = ?2");
     q.bind(1, entry.org_id).bind(2, entry.idempotency_key);
@@ -97,15 +104,8 @@ bool SqliteStore::close_month(MonthlyInvoice invoice, const std::vector<CreditEn
       .run();
   if (db_.changes() == 0) return false;  // closed before: the transaction rolls back, empty
   for (CreditEntry entry : consumptions) {
-    if (entry.id.empty()) entry.id = cic::new_id("crd");
-    if (entry.created_at == 0) entry.created_at = invoice.closed_at;
-    if (entry.idempotency_key.empty()) entry.idempotency_key = entry.id;
-    db_.query("INSERT INTO credit_ledger (id, org_id, kind, amount_micros, expires_at, created_at,"
-              " note, idempotency_key, grant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-              " ON CONFLICT (org_id, idempotency_key) DO NOTHING")
-        .bind(1, entry.id).bind(2, invoice.org_id).bind(3, entry.kind).bind(4, entry.amount_micros)
-        .bind(5, entry.expires_at).bind(6, entry.created_at).bind(7, entry.note)
-        .bind(8, entry.idempotency_key).bind(9, entry.grant_id).run();
+    entry.org_id = invoice.org_id;
+    insert_credit(db_, entry, invoice.closed_at);
   }
   txn.commit();
   return true;
