@@ -11,10 +11,11 @@ import shutil
 import sqlite3
 import subprocess
 import time
+import unittest
 import urllib.parse
 
 import harness
-from gateway_fixture import MODELS_YAML, GatewayEnv, chat
+from gateway_fixture import MODELS_YAML, GatewayEnv, bootstrap_yaml, chat, nodes_yaml, store_yaml
 
 POSTGRES_DSN = os.environ.get("CIC_TEST_POSTGRES_DSN", "")
 NO_POSTGRES = "CIC_TEST_POSTGRES_DSN is unset: start PostgreSQL with tests/services.sh (make test does)"
@@ -121,17 +122,6 @@ class AdminEnv(GatewayEnv):
 
     # -- config ------------------------------------------------------------------------------
     def config_text(self, bootstrap=True, extra=""):
-        nodes_yaml = "\n".join(
-            f"  - {{id: {nid}, region: india, endpoint: \"http://127.0.0.1:{port}\", models: [{model}]}}"
-            for nid, model, port, _ in self.nodes)
-        if self.backend == "postgres":
-            store = f"""store:
-  backend: postgres
-  postgres: {{dsn: "{self.dsn}", pool_size: {self.pool_size}}}"""
-        else:
-            store = f"""store:
-  backend: sqlite
-  sqlite: {{path: "{self.var}/cic.db"}}"""
         return f"""
 server:
   listen: "127.0.0.1:0"
@@ -140,7 +130,7 @@ server:
 admin:
   listen: "127.0.0.1:0"
   operator_token: "{self.operator_token}"
-{store}
+{store_yaml(self.var, self.backend, self.dsn, self.pool_size)}
 auth:
   key_hash_secret: "integration-test-secret-0123456789abcdef"
   cache_ttl_ms: {self.cache_ttl_ms}
@@ -151,19 +141,14 @@ regions:
   - {{name: apac, fallback: [india]}}
 {MODELS_YAML}
 nodes:
-{nodes_yaml}
+{nodes_yaml(self.nodes)}
 plans:
   # The built-in free plan's maxima, with defaults high enough that tests which poll the client
   # API never meet a rate limit by accident.
   - {{name: free, default_limits: {{rpm: 100000, tpm: 100000000, concurrency: 1000}}, max_limits: {{rpm: 600, tpm: 1000000, concurrency: 50}}}}
   - {{name: pro, default_limits: {{rpm: 100000, tpm: 100000000, concurrency: 1000}}, max_limits: {{rpm: 6000, tpm: 10000000, concurrency: 500}}}}
   - {{name: enterprise, default_limits: {{rpm: 100000, tpm: 100000000, concurrency: 1000}}}}
-bootstrap:
-  enabled: {"true" if bootstrap else "false"}
-  org: acme
-  environment: dev
-  region: india
-  api_key_file: "{self.var}/api-key"
+{bootstrap_yaml(self.var, plan=None, enabled=bootstrap)}
 logging: {{level: {self.log_level}, format: json}}
 {extra}
 """
@@ -292,3 +277,83 @@ def wait_status(fn, status, timeout, what):
         r = last.get("r")
         raise AssertionError(f"{e}; last answer {r.status if r else None}: {r.body[:300] if r else ''}") from None
     return r, time.monotonic() - start
+
+
+ERROR_KEYS = {"message", "type", "param", "code"}
+
+
+class AdminTestCase(unittest.TestCase):
+    """Admin API tests over one environment shared by the class: `ENV()` (see make_env), its
+    `NODES` started as (id, model) pairs, then the gateway. A class whose tests build their own
+    environments sets ENV = None."""
+
+    ENV = AdminEnv
+    NODES = ()
+    env = None
+
+    @classmethod
+    def make_env(cls):
+        return cls.ENV() if cls.ENV else None
+
+    @classmethod
+    def start_env(cls, env):
+        for node_id, model in cls.NODES:
+            env.start_node(node_id, model)
+        env.start_gateway()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = cls.make_env()
+        if cls.env is None:
+            return
+        try:
+            cls.start_env(cls.env)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.env is not None:
+            cls.env.stop()
+
+    # -- helpers -------------------------------------------------------------------------------
+    def admin(self, *args, **kwargs):
+        return self.env.admin(*args, **kwargs)
+
+    def assertError(self, r, status, code=None, param=None):
+        """An OpenAI-shaped error with this status (and code and param, when given)."""
+        self.assertEqual(r.status, status, r.body)
+        err = r.json()["error"]
+        self.assertEqual(set(err), ERROR_KEYS, r.body)
+        self.assertIsInstance(err["message"], str)
+        self.assertTrue(err["message"], r.body)
+        if code is not None:
+            self.assertEqual(err["code"], code, r.body)
+        if param is not None:
+            self.assertEqual(err["param"], param, r.body)
+        return err
+
+
+def postgres_variant(base, db_prefix):
+    """The tests of `base` (an AdminTestCase) again on the PostgreSQL store, with a fresh database
+    for the class; skipped without CIC_TEST_POSTGRES_DSN. Assign it to a module-level name."""
+
+    class Variant(base):
+        @classmethod
+        def make_env(cls):
+            cls.db = PgDatabase(db_prefix)
+            return cls.ENV(backend="postgres", dsn=cls.db.dsn)
+
+        @classmethod
+        def tearDownClass(cls):
+            try:
+                super().tearDownClass()
+            finally:
+                cls.db.drop()
+
+    Variant.__name__ = Variant.__qualname__ = base.__name__.removesuffix("Test") + "PostgresTest"
+    Variant.__module__ = base.__module__
+    Variant.__doc__ = f"{base.__name__} with the PostgreSQL store (a fresh database for the class)."
+    return unittest.skipUnless(POSTGRES_DSN, NO_POSTGRES)(Variant)
+

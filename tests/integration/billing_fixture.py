@@ -16,7 +16,7 @@ import time
 
 import harness
 from admin_fixture import _pg_tool
-from gateway_fixture import CHAT, MODELS_YAML, GatewayEnv, chat, free_port
+from gateway_fixture import CHAT, MODELS_YAML, GatewayEnv, bootstrap_yaml, chat, free_port, nodes_yaml, store_yaml
 
 # SELECTs that every check uses, the same on both backends.
 TOTALS_SQL = ("SELECT COUNT(*), COUNT(DISTINCT request_id), COALESCE(SUM(prompt_tokens), 0),"
@@ -89,13 +89,6 @@ class BillingEnv(GatewayEnv):
         self.starts = 0
 
     def config_text(self):
-        nodes_yaml = "\n".join(
-            f"  - {{id: {nid}, region: india, endpoint: \"http://127.0.0.1:{port}\", models: [{model}]}}"
-            for nid, model, port, _ in self.nodes)
-        if self.backend == "postgres":
-            store = f"store:\n  backend: postgres\n  postgres: {{dsn: \"{self.dsn}\", pool_size: 4}}"
-        else:
-            store = f"store:\n  backend: sqlite\n  sqlite: {{path: \"{self.var}/cic.db\"}}"
         return f"""
 server:
   listen: "127.0.0.1:{self.http_port}"
@@ -103,7 +96,7 @@ server:
   shutdown_grace_ms: 5000
 admin:
   listen: "127.0.0.1:{self.admin_port_fixed}"
-{store}
+{store_yaml(self.var, self.backend, self.dsn)}
 auth:
   key_hash_secret: "integration-test-secret-0123456789abcdef"
 upstream:
@@ -112,16 +105,10 @@ regions:
   - {{name: india}}
 {MODELS_YAML}
 nodes:
-{nodes_yaml}
+{nodes_yaml(self.nodes)}
 plans:
   - {{name: unlimited}}
-bootstrap:
-  enabled: true
-  plan: unlimited
-  org: acme
-  environment: dev
-  region: india
-  api_key_file: "{self.var}/api-key"
+{bootstrap_yaml(self.var)}
 billing:
   wal_dir: "{self.var}/usage-wal"
 {self.billing_yaml}

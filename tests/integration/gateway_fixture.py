@@ -34,6 +34,28 @@ def free_port():
     return port
 
 
+def nodes_yaml(nodes):
+    """The `nodes:` entries for GatewayEnv.nodes, all in india (a fixture may move some)."""
+    return "\n".join(f"  - {{id: {nid}, region: india, endpoint: \"http://127.0.0.1:{port}\", models: [{model}]}}"
+                     for nid, model, port, _ in nodes)
+
+
+def store_yaml(var, backend="sqlite", dsn=None, pool_size=4):
+    """The `store:` section: SQLite in `var`, or PostgreSQL at `dsn`."""
+    if backend == "postgres":
+        return f"store:\n  backend: postgres\n  postgres: {{dsn: \"{dsn}\", pool_size: {pool_size}}}"
+    return f"store:\n  backend: sqlite\n  sqlite: {{path: \"{var}/cic.db\"}}"
+
+
+def bootstrap_yaml(var, plan="unlimited", enabled=True):
+    """The `bootstrap:` section: org acme, environment dev in india, its key written to var/api-key."""
+    lines = ["bootstrap:", f"  enabled: {'true' if enabled else 'false'}"]
+    if plan:
+        lines.append(f"  plan: {plan}")
+    lines += ["  org: acme", "  environment: dev", "  region: india", f"  api_key_file: \"{var}/api-key\""]
+    return "\n".join(lines)
+
+
 class GatewayEnv:
     def __init__(self):
         self.procs = harness.Processes()
@@ -63,9 +85,6 @@ class GatewayEnv:
 
     # -- gateway -----------------------------------------------------------------------------
     def write_config(self, server_extra="", upstream_extra="", tls=None, extra=""):
-        nodes_yaml = "\n".join(
-            f"  - {{id: {nid}, region: india, endpoint: \"http://127.0.0.1:{port}\", models: [{model}]}}"
-            for nid, model, port, _ in self.nodes)
         tls_yaml = ""
         if tls:
             tls_yaml = f"  tls: {{cert_file: \"{tls[0]}\", key_file: \"{tls[1]}\"}}\n"
@@ -77,9 +96,7 @@ server:
 {tls_yaml}{server_extra}
 admin:
   listen: "127.0.0.1:0"
-store:
-  backend: sqlite
-  sqlite: {{path: "{self.var}/cic.db"}}
+{store_yaml(self.var)}
 auth:
   key_hash_secret: "integration-test-secret-0123456789abcdef"
 upstream:
@@ -90,17 +107,11 @@ regions:
   - {{name: apac, fallback: [india]}}
 {MODELS_YAML}
 nodes:
-{nodes_yaml}
+{nodes_yaml(self.nodes)}
 plans:
   # No limits for the bootstrap org: these tests are about the data path, not about limits.
   - {{name: unlimited}}
-bootstrap:
-  enabled: true
-  plan: unlimited
-  org: acme
-  environment: dev
-  region: india
-  api_key_file: "{self.var}/api-key"
+{bootstrap_yaml(self.var)}
 logging: {{level: info, format: json}}
 {extra}
 """

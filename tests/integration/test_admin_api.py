@@ -6,48 +6,16 @@ import time
 import unittest
 
 import harness
-from admin_fixture import (FREE_DEFAULT, FREE_MAX, NO_POSTGRES, POSTGRES_DSN, AdminEnv, PgDatabase, error_code,
-                           wait_status)
+from admin_fixture import FREE_DEFAULT, FREE_MAX, AdminTestCase, error_code, postgres_variant, wait_status
 from gateway_fixture import CHAT, CHAT2, EMBED, ORPHAN, chat
 
 LIST_KEYS = {"object", "data", "has_more", "next_after"}
-ERROR_KEYS = {"message", "type", "param", "code"}
 
 
-class AdminApiTest(unittest.TestCase):
+class AdminApiTest(AdminTestCase):
     """One gateway for the class; every test works in orgs of its own."""
 
-    @classmethod
-    def make_env(cls):
-        return AdminEnv()
-
-    @classmethod
-    def setUpClass(cls):
-        cls.env = cls.make_env()
-        try:
-            cls.env.start_node("n1", CHAT)
-            cls.env.start_gateway()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.stop()
-
-    # -- helpers -------------------------------------------------------------------------------
-    def admin(self, *args, **kwargs):
-        return self.env.admin(*args, **kwargs)
-
-    def assertError(self, r, status, code=None, param=None):
-        self.assertEqual(r.status, status, r.body)
-        err = r.json()["error"]
-        self.assertEqual(set(err), ERROR_KEYS, r.body)
-        if code is not None:
-            self.assertEqual(err["code"], code, r.body)
-        if param is not None:
-            self.assertEqual(err["param"], param, r.body)
-        return err
+    NODES = (("n1", CHAT),)
 
     def use(self, key, model=CHAT):
         return self.env.main.client(key, body=chat(model=model, max_tokens=2))
@@ -633,21 +601,7 @@ class AdminApiTest(unittest.TestCase):
         self.assertEqual(self.admin("GET", "/nothing-here").status, 404)
 
 
-@unittest.skipUnless(POSTGRES_DSN, NO_POSTGRES)
-class AdminApiPostgresTest(AdminApiTest):
-    """The same tests with the PostgreSQL store (a fresh database for the class)."""
-
-    @classmethod
-    def make_env(cls):
-        cls.db = PgDatabase("cic_admin_api")
-        return AdminEnv(backend="postgres", dsn=cls.db.dsn)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.db.drop()
+AdminApiPostgresTest = postgres_variant(AdminApiTest, "cic_admin_api")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import time
 import unittest
 
 import harness
+from admin_fixture import AdminTestCase
 from gateway_fixture import CHAT, StreamReader, chat
 from nodes_fixture import NODE_MODELS, NodesEnv, metric_values, metrics
 
@@ -19,28 +20,12 @@ M_PERSIST_A, M_PERSIST_B = NODE_MODELS[10:12]
 STABLE_FIELDS = {"id", "provider", "region", "instance_type", "models", "endpoint", "spot", "price_per_hour",
                  "capacity_tokens_per_sec", "state", "source", "created_at", "updated_at", "last_heartbeat_at",
                  "eviction_deadline", "health"}
-ERROR_KEYS = {"message", "type", "param", "code"}
 
 
-class NodesTestCase(unittest.TestCase):
-    env = None
+class NodesTestCase(AdminTestCase):
+    ENV = None  # each subclass says how its nodes environment is built
 
     # -- helpers -------------------------------------------------------------------------------
-    def admin(self, *args, **kwargs):
-        return self.env.admin(*args, **kwargs)
-
-    def assertError(self, r, status, code=None, param=None):
-        self.assertEqual(r.status, status, r.body)
-        err = r.json()["error"]
-        self.assertEqual(set(err), ERROR_KEYS, r.body)
-        self.assertIsInstance(err["message"], str)
-        self.assertTrue(err["message"], r.body)
-        if code is not None:
-            self.assertEqual(err["code"], code, r.body)
-        if param is not None:
-            self.assertEqual(err["param"], param, r.body)
-        return err
-
     def create(self, model, **fields):
         body = {"provider": "aws", "region": "india", "instance_type": "g5.xlarge", "models": [model], "spot": False,
                 "price_per_hour": 1.01, "capacity_tokens_per_sec": 1000}
@@ -117,21 +102,13 @@ class NodesAdminTest(NodesTestCase):
     """One cic-control (loopback endpoints allowed, fast probes, 1.5 s heartbeat timeout) with two
     config nodes serving CHAT, one in india and one in apac."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.env = NodesEnv()
-        try:
-            cls.env.start_node("cfg-india", CHAT)
-            cls.env.start_node("cfg-apac", CHAT)
-            cls.env.node_regions["cfg-apac"] = "apac"
-            cls.env.start_gateway()
-        except BaseException:
-            cls.env.stop()
-            raise
+    ENV = NodesEnv
+    NODES = (("cfg-india", CHAT), ("cfg-apac", CHAT))
 
     @classmethod
-    def tearDownClass(cls):
-        cls.env.stop()
+    def start_env(cls, env):
+        env.node_regions["cfg-apac"] = "apac"
+        super().start_env(env)
 
     # -- 1. add with an endpoint -----------------------------------------------------------------
     def test_add_node_with_endpoint_becomes_ready_and_serves(self):
@@ -549,19 +526,11 @@ class NodesEndpointPolicyTest(NodesTestCase):
     """Default endpoint policy: loopback (and private) endpoints are refused, over the operator's
     create and the agent's register alike."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.env = NodesEnv(allow_loopback=False)
-        try:
-            cls.env.start_node("cfg-india", CHAT)
-            cls.env.start_gateway()
-        except BaseException:
-            cls.env.stop()
-            raise
+    NODES = (("cfg-india", CHAT),)
 
     @classmethod
-    def tearDownClass(cls):
-        cls.env.stop()
+    def make_env(cls):
+        return NodesEnv(allow_loopback=False)
 
     REFUSED = ("http://169.254.169.254/", "http://127.0.0.1:1", "http://127.0.0.1:8000/v1", "http://localhost:8000",
                "http://[::1]:80", "http://[::ffff:127.0.0.1]:80", "http://10.0.0.1:8000", "http://172.16.0.5:8000",

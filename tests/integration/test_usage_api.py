@@ -19,7 +19,7 @@ import sqlite3
 import unittest
 
 import harness
-from admin_fixture import NO_POSTGRES, POSTGRES_DSN, AdminEnv, PgDatabase, error_code, error_param
+from admin_fixture import AdminEnv, AdminTestCase, error_code, postgres_variant
 from gateway_fixture import CHAT, CHAT2, EMBED, MODELS_YAML, ORPHAN, chat
 
 # Micro-dollars per 1M tokens. CHAT is served in india, where its regional price applies; CHAT2
@@ -86,38 +86,10 @@ class BillingEnv(AdminEnv):
         return text[:start] + PLANS_YAML + text[end:]
 
 
-class UsageApiTest(unittest.TestCase):
+class UsageApiTest(AdminTestCase):
 
-    @classmethod
-    def make_env(cls):
-        return BillingEnv()
-
-    @classmethod
-    def setUpClass(cls):
-        cls.env = cls.make_env()
-        try:
-            cls.env.start_node("n1", CHAT)
-            cls.env.start_node("n2", CHAT2)
-            cls.env.start_gateway()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.stop()
-
-    # -- helpers -------------------------------------------------------------------------------
-    def admin(self, *args, **kwargs):
-        return self.env.admin(*args, **kwargs)
-
-    def assertError(self, r, status, code=None, param=None):
-        self.assertEqual(r.status, status, r.body)
-        self.assertEqual(set(r.json()["error"]), {"message", "type", "param", "code"}, r.body)
-        if code is not None:
-            self.assertEqual(error_code(r), code, r.body)
-        if param is not None:
-            self.assertEqual(error_param(r), param, r.body)
+    ENV = BillingEnv
+    NODES = (("n1", CHAT), ("n2", CHAT2))
 
     def new_org(self, plan="pro"):
         org = self.env.create_org("bill-" + secrets.token_hex(4), plan=plan)
@@ -588,21 +560,7 @@ class MonthCloseTest(unittest.TestCase):
         self.assertEqual([row["kind"] for row in demo.json()["data"]], ["signup_bonus"], demo.body)
 
 
-@unittest.skipUnless(POSTGRES_DSN, NO_POSTGRES)
-class UsageApiPostgresTest(UsageApiTest):
-    """The same tests with the PostgreSQL store (a fresh database for the class)."""
-
-    @classmethod
-    def make_env(cls):
-        cls.db = PgDatabase("cic_usage_api")
-        return BillingEnv(backend="postgres", dsn=cls.db.dsn)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.db.drop()
+UsageApiPostgresTest = postgres_variant(UsageApiTest, "cic_usage_api")
 
 
 if __name__ == "__main__":
