@@ -55,11 +55,16 @@ struct NodeService::Impl {
     metrics.on_collect([this] { node_metrics.refresh(); });
     // Lifecycle changes made by the prober and the ticker are persisted in order, off the loop;
     // the admin API persists its own changes (with their audit records) before they get here.
+    // Only the state of a row that still exists is written: another replica may have deleted
+    // the node meanwhile, and an insert here would bring it back on every replica.
     table.set_listeners(
         [this](const registry::NodeInfo& node) {
           net::post(persist, [this, row = admin::to_record(node)] {
             try {
-              this->store.upsert_node(row);
+              if (!this->store.update_node_state(row.id, row.state, row.eviction_deadline, row.updated_at, nullptr)) {
+                spdlog::info("node {}: not in the store any more (deleted elsewhere); state {} not kept", row.id,
+                             row.state);
+              }
             } catch (const std::exception& e) {
               spdlog::warn("node {}: could not persist state {}: {}", row.id, row.state, e.what());
             }

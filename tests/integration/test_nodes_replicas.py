@@ -6,7 +6,7 @@ import unittest
 
 import harness
 from admin_fixture import NO_POSTGRES, POSTGRES_DSN, AdminEnv, PgDatabase
-from gateway_fixture import CHAT2, chat
+from gateway_fixture import CHAT2, StreamReader, chat
 
 SYNC_S = 6  # sync every 2 s, plus a probe round, with slack for a loaded machine
 EXTRA = ("health: {interval_ms: 500, timeout_ms: 500}\n"
@@ -44,6 +44,35 @@ class NodeReplicasTest(unittest.TestCase):
 
         self.assertEqual(self.a.admin("DELETE", "/nodes/x1").status, 200)
         harness.wait_for(lambda: self.node_on(self.b, "x1") is None, timeout=SYNC_S, what="x1 gone on replica b")
+
+    def test_a_node_deleted_on_one_replica_is_not_brought_back_by_the_other(self):
+        # B carries a stream on x1, so B keeps x1 draining after A drained it. A deletes x1, and
+        # the stream ends at once: B's ticker marks x1 drained and persists that. Writing it with
+        # an insert (as before) put x1 back in the store, and every replica then kept it.
+        sim = self.env.procs.start("cic-node-sim", ["--listen", "127.0.0.1:0", "--model", f"{CHAT2}:chat",
+                                                    "--inter-token-ms", "50"], name="slow")
+        r = self.a.admin("POST", "/nodes", {"id": "x2", "region": "india", "provider": "test", "models": [CHAT2],
+                                            "endpoint": f"http://127.0.0.1:{sim.ready['port']}"})
+        self.assertEqual(r.status, 201, r.body)
+        harness.wait_for(lambda: (self.node_on(self.b, "x2") or {}).get("state") == "ready", timeout=SYNC_S,
+                         what="x2 ready on replica b")
+        stream = StreamReader(self.b.port, "/v1/chat/completions",
+                              chat(model=CHAT2, max_tokens=400, ignore_eos=True, stream=True),
+                              {"Authorization": f"Bearer {self.env.api_key}", "Content-Type": "application/json"})
+        try:
+            self.assertEqual(stream.status, 200)
+            self.assertIsNotNone(stream.next_event())
+            self.assertEqual(self.a.admin("POST", "/nodes/x2/drain").status, 200)
+            harness.wait_for(lambda: self.node_on(self.b, "x2")["state"] == "draining", timeout=SYNC_S,
+                             what="x2 draining on replica b")
+            self.assertEqual(self.a.admin("DELETE", "/nodes/x2").status, 200)
+        finally:
+            stream.close()  # B's request ends: B's ticker turns x2 drained within 250 ms
+        harness.wait_for(lambda: self.node_on(self.b, "x2") is None, timeout=SYNC_S, what="x2 gone on replica b")
+        time.sleep(4.5)  # two more sync rounds of both replicas
+        self.assertIsNone(self.node_on(self.b, "x2"))
+        self.assertIsNone(self.node_on(self.a, "x2"))
+        self.assertEqual(self.db.query("SELECT count(*) FROM nodes WHERE id = 'x2'").strip(), "0")
 
     def test_heartbeats_sent_to_one_replica_keep_the_agent_alive_on_both(self):
         sim = self.env.procs.start("cic-node-sim", ["--listen", "127.0.0.1:0", "--model", f"{CHAT2}:chat"], name="agent")
