@@ -233,11 +233,16 @@ int App::run() {
   std::unique_ptr<limits::Limiter> limiter = make_limiter(config, clock, metrics);
   NodeService nodes(config, clock, *store, main_io, blocking, registry, health, metrics);
   nodes.load();
-  admin::AdminDeps admin_deps{config, *store, hasher, clock, [&key_cache] { key_cache.clear(); }};
-  admin_deps.nodes = &nodes.table();
-  admin_deps.health = &health;
-  admin_deps.registry = &registry;
-  admin_deps.on_node_added = [&nodes] { nodes.probe_now(); };
+  admin::AdminDeps admin_deps{.config = config,
+                              .store = *store,
+                              .hasher = hasher,
+                              .clock = clock,
+                              .on_auth_change = [&key_cache] { key_cache.clear(); },
+                              .nodes = &nodes.table(),
+                              .health = &health,
+                              .registry = &registry,
+                              .resolve = {},
+                              .on_node_added = [&nodes] { nodes.probe_now(); }};
   admin::AdminApi admin_api(std::move(admin_deps));
   // Stripe usage reporting, Stripe webhooks and alerts: own threads, whatever the config enables.
   stripe::StripeServices stripe_services(config, *store, clock, metrics.registry());

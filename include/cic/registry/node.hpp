@@ -20,21 +20,12 @@ struct NodeAddress {
 
 /// Live counters of one node, shared by every snapshot that contains it, updated lock-free by the
 /// gateway threads.
-struct NodeLoad {
+struct alignas(64) NodeLoad {
+  // The fields every scan of the load_aware strategy reads come first, on one cache line (the
+  // struct is cache-line aligned): in a pool of 1,000 nodes the scan is one line per candidate.
   std::atomic<std::int64_t> in_flight{0};
-  std::atomic<std::uint64_t> requests{0};
-  std::atomic<std::uint64_t> failures{0};
   /// Until this steady-clock time (ns since epoch) the node is ejected after connection failures.
   std::atomic<std::int64_t> ejected_until_ns{0};
-
-  /// Exponentially weighted moving average of the node's request latency in microseconds, updated
-  /// by record_latency(); 0 means no sample yet. Read by the latency_weighted strategy.
-  std::atomic<std::int64_t> ewma_latency_us{0};
-  /// Soft cap on concurrent requests for the cost_optimized strategy (a node is "full" once
-  /// in_flight reaches it). 0 = derive it from Node::capacity_tokens_per_sec (see
-  /// scheduler::soft_max_in_flight). Settable at runtime, e.g. from the engine's max_num_seqs.
-  std::atomic<std::int64_t> max_in_flight{0};
-
   /// Engine-side load from the node's last /metrics scrape, beyond this gateway's own requests:
   /// `vllm:num_requests_running` / `vllm:num_requests_waiting` less the in_flight of this gateway
   /// when the scrape was taken (registry::apply). What is left is other gateways' traffic (and
@@ -44,6 +35,16 @@ struct NodeLoad {
   std::atomic<std::int64_t> requests_running{0};
   std::atomic<std::int64_t> requests_waiting{0};
   std::atomic<std::int64_t> kv_cache_usage_milli{0};  // 0..1000, `vllm:kv_cache_usage_perc` x 1000
+  /// Exponentially weighted moving average of the node's request latency in microseconds, updated
+  /// by record_latency(); 0 means no sample yet. Read by the latency_weighted strategy.
+  std::atomic<std::int64_t> ewma_latency_us{0};
+  /// Soft cap on concurrent requests for the cost_optimized strategy (a node is "full" once
+  /// in_flight reaches it). 0 = derive it from Node::capacity_tokens_per_sec (see
+  /// scheduler::soft_max_in_flight). Settable at runtime, e.g. from the engine's max_num_seqs.
+  std::atomic<std::int64_t> max_in_flight{0};
+
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> failures{0};
   /// The engine's gauges as scraped (all gateways' requests), for the admin API and /metrics.
   std::atomic<std::int64_t> reported_running{0};
   std::atomic<std::int64_t> reported_waiting{0};
