@@ -67,7 +67,7 @@ std::string string_at(const json& j, const char* key) {
 
 }  // namespace
 
-AlertEngine::AlertEngine(store::Store& store, HourlyUsageSource& usage, const std::vector<config::ModelConfig>& models,
+AlertEngine::AlertEngine(store::Store& store, billing::UsageSource& usage, const std::vector<config::ModelConfig>& models,
                          HttpTransport& transport, AlertOptions options, Sleeper sleep, AlertHooks hooks,
                          Random random)
     : store_(store),
@@ -91,17 +91,18 @@ AlertFacts AlertEngine::gather(std::int64_t now_ms) {
   for (const auto& m : models_) prices[m.id] = &m;
   std::map<std::string, SpendFacts> orgs;
   std::map<std::string, SpendFacts> envs;
-  for (const auto& row : usage_.hourly(std::min(month_start, trailing_start), hour_floor(now_ms) + kHourMs)) {
+  const billing::UsageFilter window{.from_ms = std::min(month_start, trailing_start), .to_ms = hour_floor(now_ms) + kHourMs};
+  for (const auto& row : usage_.hourly(window)) {
     auto model = prices.find(row.model);
     // At list price (an unpriced or unknown model costs nothing here), per hourly row.
     const std::int64_t cost = model == prices.end() ? 0
                                                     : billing::list_price_micros(*model->second, row.region,
-                                                                                 row.prompt_tokens,
-                                                                                 row.completion_tokens,
-                                                                                 row.cached_tokens);
+                                                                                 row.tokens.prompt,
+                                                                                 row.tokens.completion,
+                                                                                 row.tokens.cached);
     SpendFacts& org = orgs[row.org_id];
     org.org_id = org.subject = row.org_id;
-    if (row.hour_start >= month_start) {
+    if (row.hour_start_ms >= month_start) {
       org.month_micros += cost;
       SpendFacts& env = envs[row.environment_id];
       env.org_id = row.org_id;
@@ -109,8 +110,8 @@ AlertFacts AlertEngine::gather(std::int64_t now_ms) {
       env.is_environment = true;
       env.month_micros += cost;
     }
-    if (row.hour_start >= day_start) org.today_micros += cost;
-    if (row.hour_start >= trailing_start && row.hour_start < day_start) org.trailing_micros += cost;
+    if (row.hour_start_ms >= day_start) org.today_micros += cost;
+    if (row.hour_start_ms >= trailing_start && row.hour_start_ms < day_start) org.trailing_micros += cost;
   }
   for (auto& [id, s] : orgs) {
     auto org = store_.find_org(id);

@@ -29,7 +29,7 @@ struct Work {
 
 }  // namespace
 
-UsageReporter::UsageReporter(store::Store& store, HourlyUsageSource& usage, StripeClient& client,
+UsageReporter::UsageReporter(store::Store& store, billing::UsageSource& usage, StripeClient& client,
                              ReporterOptions options, ReporterHooks hooks)
     : store_(store), usage_(usage), client_(client), options_(std::move(options)), hooks_(std::move(hooks)) {}
 
@@ -72,11 +72,11 @@ PassSummary UsageReporter::run_once(std::int64_t now_ms) {
 
   std::map<HourKey, std::int64_t> usage;
   if (!customers.empty() && to_ms > scan_from_ms_) {
-    for (const auto& row : usage_.hourly(scan_from_ms_, to_ms)) {
+    for (const auto& row : usage_.hourly(billing::UsageFilter{.from_ms = scan_from_ms_, .to_ms = to_ms})) {
       auto customer = customers.find(row.org_id);
       // Usage from before the org was mapped belongs to no Stripe subscription.
-      if (customer == customers.end() || row.hour_start < hour_floor(customer->second.created_at)) continue;
-      usage[{row.hour_start, row.org_id}] += row.total_tokens();
+      if (customer == customers.end() || row.hour_start_ms < hour_floor(customer->second.created_at)) continue;
+      usage[{row.hour_start_ms, row.org_id}] += row.tokens.total();
     }
   }
 

@@ -56,7 +56,7 @@ struct StripeServices::Impl {
         deliveries(registry, "cic_alert_deliveries_total", "Alert webhook deliveries, by outcome", "outcome",
                    {"delivered", "failed"}),
         transport(make_http_transport()),
-        usage(make_store_usage_source(store)),
+        usage(billing::make_store_usage_source(store)),
         webhook(store, clock,
                 WebhookOptions{config.stripe.webhook_secret, config.stripe.webhook_tolerance.count() / 1000},
                 [this](std::string_view outcome) { webhooks.increment(outcome); }) {
@@ -110,7 +110,7 @@ struct StripeServices::Impl {
   CounterSet alerts;
   CounterSet deliveries;
   std::unique_ptr<HttpTransport> transport;
-  std::unique_ptr<HourlyUsageSource> usage;
+  std::unique_ptr<billing::UsageSource> usage;
   WebhookReceiver webhook;
   // Tasks are declared after what their passes use and stopped explicitly before teardown.
   std::unique_ptr<StripeClient> client;

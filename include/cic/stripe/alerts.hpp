@@ -16,7 +16,7 @@
 #include "cic/store/store.hpp"
 #include "cic/stripe/http.hpp"
 #include "cic/stripe/retry.hpp"
-#include "cic/stripe/usage_source.hpp"
+#include "cic/billing/invoice_usage.hpp"
 
 namespace cic::stripe {
 
@@ -122,7 +122,7 @@ struct AlertPassSummary {
 
 class AlertEngine {
  public:
-  AlertEngine(store::Store& store, HourlyUsageSource& usage, const std::vector<config::ModelConfig>& models,
+  AlertEngine(store::Store& store, billing::UsageSource& usage, const std::vector<config::ModelConfig>& models,
               HttpTransport& transport, AlertOptions options, Sleeper sleep, AlertHooks hooks = {},
               Random random = default_random());
 
@@ -138,7 +138,7 @@ class AlertEngine {
   bool deliver(const store::AlertRecord& alert, std::int64_t now_ms);
 
   store::Store& store_;
-  HourlyUsageSource& usage_;
+  billing::UsageSource& usage_;
   const std::vector<config::ModelConfig>& models_;
   HttpTransport& transport_;
   const AlertOptions options_;

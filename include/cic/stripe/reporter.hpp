@@ -10,7 +10,7 @@
 
 #include "cic/store/store.hpp"
 #include "cic/stripe/client.hpp"
-#include "cic/stripe/usage_source.hpp"
+#include "cic/billing/invoice_usage.hpp"
 
 namespace cic::stripe {
 
@@ -47,7 +47,7 @@ struct PassSummary {
 
 class UsageReporter {
  public:
-  UsageReporter(store::Store& store, HourlyUsageSource& usage, StripeClient& client, ReporterOptions options,
+  UsageReporter(store::Store& store, billing::UsageSource& usage, StripeClient& client, ReporterOptions options,
                 ReporterHooks hooks = {});
 
   /// One pass at wall time `now_ms`. Order: reports left pending by an earlier pass are sent
@@ -61,7 +61,7 @@ class UsageReporter {
   bool send(const store::StripeMeterReport& report, std::int64_t now_ms, PassSummary& summary);
 
   store::Store& store_;
-  HourlyUsageSource& usage_;
+  billing::UsageSource& usage_;
   StripeClient& client_;
   const ReporterOptions options_;
   ReporterHooks hooks_;

@@ -15,7 +15,7 @@
 
 #include "cic/store/store.hpp"
 #include "cic/stripe/http.hpp"
-#include "cic/stripe/usage_source.hpp"
+#include "cic/billing/invoice_usage.hpp"
 
 namespace cic::stripe::testing {
 
@@ -125,30 +125,29 @@ class ScriptedTransport final : public HttpTransport {
   std::vector<HttpResult> answers_;
 };
 
-class FakeUsage final : public HourlyUsageSource {
+class FakeUsage final : public billing::UsageSource {
  public:
-  std::vector<UsageHour> hourly(std::int64_t from_ms, std::int64_t to_ms) override {
-    std::vector<UsageHour> out;
+  std::vector<billing::HourlyUsage> hourly(const billing::UsageFilter& filter) override {
+    std::vector<billing::HourlyUsage> out;
     for (const auto& r : rows) {
-      if (r.hour_start >= from_ms && r.hour_start < to_ms) out.push_back(r);
+      if (r.hour_start_ms >= filter.from_ms && (filter.to_ms == 0 || r.hour_start_ms < filter.to_ms)) out.push_back(r);
     }
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.hour_start < b.hour_start; });
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.hour_start_ms < b.hour_start_ms; });
     return out;
   }
   /// Adds tokens to (org, env, model, hour), as insert_usage does to the rollups.
   void add(const std::string& org, std::int64_t hour, std::int64_t prompt, std::int64_t completion,
            const std::string& model = "llama", const std::string& env = "env_1") {
     for (auto& r : rows) {
-      if (r.org_id == org && r.hour_start == hour && r.model == model && r.environment_id == env) {
-        r.prompt_tokens += prompt;
-        r.completion_tokens += completion;
+      if (r.org_id == org && r.hour_start_ms == hour && r.model == model && r.environment_id == env) {
+        r.tokens += billing::TokenCounts{prompt, completion, 0};
         r.requests += 1;
         return;
       }
     }
-    rows.push_back(UsageHour{org, env, model, "india", hour, 1, prompt, completion, 0});
+    rows.push_back(billing::HourlyUsage{org, env, model, "india", hour, 1, billing::TokenCounts{prompt, completion, 0}});
   }
-  std::vector<UsageHour> rows;
+  std::vector<billing::HourlyUsage> rows;
 };
 
 /// A migrated SQLite store in its own temp directory, removed afterwards.

@@ -1,8 +1,9 @@
-// The store adapter: hourly rollups, bounded by [from, to), with their token counts; a replayed
-// batch of usage records changes nothing (the rollups count only records that were new).
+// The store adapter Stripe reads usage through (billing::make_store_usage_source): hourly
+// rollups, bounded by [from, to), with their token counts; a replayed batch of usage records
+// changes nothing (the rollups count only records that were new).
 #include <gtest/gtest.h>
 
-#include "cic/stripe/usage_source.hpp"
+#include "cic/billing/invoice_usage.hpp"
 #include "stripe_test_support.hpp"
 
 namespace cic::stripe {
@@ -39,17 +40,20 @@ TEST(StoreUsageSourceTest, ReadsHourlyRollupsInRange) {
       record("req_3", org.id, kT0 + kH, 7, 0), record("req_4", org.id, kT0 + 3 * kH, 1, 1)};
   store->insert_usage(batch);
   store->insert_usage(batch);  // replayed: the rollups do not move
-  auto source = make_store_usage_source(*store);
-  auto rows = source->hourly(kT0, kT0 + 2 * kH);
+  auto source = billing::make_store_usage_source(*store);
+  auto hours = [&](std::int64_t from, std::int64_t to) {
+    return source->hourly(billing::UsageFilter{.from_ms = from, .to_ms = to});
+  };
+  auto rows = hours(kT0, kT0 + 2 * kH);
   ASSERT_EQ(rows.size(), 2u);
-  EXPECT_EQ(rows[0].hour_start, kT0);
+  EXPECT_EQ(rows[0].hour_start_ms, kT0);
   EXPECT_EQ(rows[0].org_id, org.id);
   EXPECT_EQ(rows[0].requests, 2);
-  EXPECT_EQ(rows[0].total_tokens(), 130);
-  EXPECT_EQ(rows[1].hour_start, kT0 + kH);
-  EXPECT_EQ(rows[1].total_tokens(), 7);
-  EXPECT_EQ(source->hourly(kT0 + 3 * kH, kT0 + 4 * kH).size(), 1u);
-  EXPECT_TRUE(source->hourly(kT0 + 4 * kH, kT0 + 5 * kH).empty());
+  EXPECT_EQ(rows[0].tokens.total(), 130);
+  EXPECT_EQ(rows[1].hour_start_ms, kT0 + kH);
+  EXPECT_EQ(rows[1].tokens.total(), 7);
+  EXPECT_EQ(hours(kT0 + 3 * kH, kT0 + 4 * kH).size(), 1u);
+  EXPECT_TRUE(hours(kT0 + 4 * kH, kT0 + 5 * kH).empty());
 }
 
 }  // namespace
