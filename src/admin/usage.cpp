@@ -8,6 +8,7 @@
 
 #include "cic/billing/invoice_usage.hpp"
 #include "cic/billing/price_book.hpp"
+#include "cic/common/ids.hpp"
 #include "handlers.hpp"
 #include "views.hpp"
 
@@ -119,12 +120,8 @@ RowKey key_of(const billing::HourlyUsage& r) {
 std::string encode_cursor(const billing::HourlyUsage& r) {
   const std::string plain = std::to_string(r.hour_start_ms) + '\n' + r.org_id + '\n' + r.environment_id + '\n' +
                             r.model + '\n' + r.region;
-  static const char* kHex = "0123456789abcdef";
   std::string out;
-  for (unsigned char c : plain) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
+  append_hex(out, reinterpret_cast<const unsigned char*>(plain.data()), plain.size());
   return out;
 }
 

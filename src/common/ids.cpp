@@ -12,14 +12,14 @@ namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
 
+}  // namespace
+
 void append_hex(std::string& out, const unsigned char* bytes, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     out.push_back(kHex[bytes[i] >> 4]);
     out.push_back(kHex[bytes[i] & 0xf]);
   }
 }
-
-}  // namespace
 
 std::string new_id(std::string_view prefix) {
   std::array<unsigned char, 8> bytes{};

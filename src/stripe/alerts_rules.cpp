@@ -1,11 +1,13 @@
 // The alert rules: pure functions of the facts (no store, no clock, no I/O).
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
 #include "cic/billing/invoice_usage.hpp"
 #include "cic/billing/month_close.hpp"
+#include "cic/common/ids.hpp"
 #include "cic/stripe/alerts.hpp"
 
 namespace cic::stripe {
@@ -77,12 +79,8 @@ std::string alert_id(std::string_view org_id, std::string_view subject, std::str
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   EVP_Digest(key.data(), key.size(), digest, &length, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string id = "alt_";
-  for (unsigned int i = 0; i < 12 && i < length; ++i) {
-    id.push_back(kHex[digest[i] >> 4]);
-    id.push_back(kHex[digest[i] & 0x0f]);
-  }
+  append_hex(id, digest, std::min<std::size_t>(length, 12));
   return id;
 }
 

@@ -2,10 +2,13 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
+
+#include "cic/common/ids.hpp"
+
 namespace cic::stripe {
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
 constexpr char kUpperHex[] = "0123456789ABCDEF";  // percent-encoding, as RFC 3986 recommends
 
 std::string sha256_hex_prefix(std::string_view text, std::size_t hex_chars) {
@@ -13,10 +16,7 @@ std::string sha256_hex_prefix(std::string_view text, std::size_t hex_chars) {
   unsigned int length = 0;
   EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
   std::string out;
-  for (unsigned int i = 0; i < length && out.size() < hex_chars; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0x0f]);
-  }
+  append_hex(out, digest, std::min<std::size_t>(length, (hex_chars + 1) / 2));
   return out.substr(0, hex_chars);
 }
 
@@ -47,8 +47,13 @@ std::int64_t hour_floor(std::int64_t ms) {
 
 std::string meter_identifier(std::string_view org_id, std::string_view meter, std::int64_t hour_start_ms,
                              std::int64_t seq) {
-  const std::string tail = "-" + std::to_string(hour_floor(hour_start_ms) / 1000) +
-                           (seq > 1 ? "-" + std::to_string(seq) : std::string());
+  // Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive) on "-" + to_string().
+  std::string tail = "-";
+  tail += std::to_string(hour_floor(hour_start_ms) / 1000);
+  if (seq > 1) {
+    tail += '-';
+    tail += std::to_string(seq);
+  }
   std::string id = "cic-" + std::string(org_id) + "-" + std::string(meter) + tail;
   if (id.size() > kMaxIdentifierChars) id = "cic-" + std::string(org_id) + "-" + sha256_hex_prefix(meter, 16) + tail;
   return id;

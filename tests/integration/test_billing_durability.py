@@ -60,6 +60,19 @@ def check_exactly_once(test, env, loads, what):
     return result
 
 
+def postgres_env(test):
+    """A BillingEnv (1 s flushes) on a private PostgreSQL server of its own, both removed when
+    `test` ends; the server is `env.pg`, so a test can stop and start it."""
+    work = tempfile.mkdtemp(prefix="cic-billing-pg-")
+    pg = PrivatePostgres(work)
+    test.addCleanup(shutil.rmtree, work, True)
+    test.addCleanup(pg.destroy)
+    env = BillingEnv(backend="postgres", dsn=pg.dsn, billing_yaml="  flush_interval_ms: 1000\n")
+    env.pg = pg
+    test.addCleanup(env.stop)
+    return env
+
+
 class SigkillTest(unittest.TestCase):
     def run_kills(self, env, kills):
         start_nodes(env)
@@ -97,13 +110,7 @@ class SigkillTest(unittest.TestCase):
 
     @unittest.skipUnless(PG_KILLS > 0 and have_postgres(), "no PostgreSQL tools, or CIC_TEST_BILLING_PG_KILLS=0")
     def test_sigkills_under_500_rps_lose_and_duplicate_nothing_postgres(self):
-        work = tempfile.mkdtemp(prefix="cic-billing-pg-")
-        pg = PrivatePostgres(work)
-        self.addCleanup(shutil.rmtree, work, True)
-        self.addCleanup(pg.destroy)
-        env = BillingEnv(backend="postgres", dsn=pg.dsn, billing_yaml="  flush_interval_ms: 1000\n")
-        env.pg = pg
-        self.addCleanup(env.stop)
+        env = postgres_env(self)
         self.run_kills(env, PG_KILLS)
 
 
@@ -152,13 +159,7 @@ class ReplayTest(unittest.TestCase):
 @unittest.skipUnless(have_postgres(), "PostgreSQL tools not found")
 class PostgresOutageTest(unittest.TestCase):
     def test_serving_goes_on_while_postgres_is_down_and_the_backlog_drains_after(self):
-        work = tempfile.mkdtemp(prefix="cic-billing-pg-")
-        pg = PrivatePostgres(work)
-        self.addCleanup(shutil.rmtree, work, True)
-        self.addCleanup(pg.destroy)
-        env = BillingEnv(backend="postgres", dsn=pg.dsn, billing_yaml="  flush_interval_ms: 1000\n")
-        env.pg = pg
-        self.addCleanup(env.stop)
+        env = postgres_env(self)
         start_nodes(env)
         env.start_gateway()
 
