@@ -26,15 +26,17 @@ std::string Call::query_value(const std::string& key) const {
   return it == query.end() ? std::string() : it->second;
 }
 
-store::Page Call::page() const {
+store::Page Call::page(std::size_t default_limit, std::size_t max_limit) const {
   store::Page page;
   page.after = query_value("after");
+  page.limit = default_limit;
   std::string limit = query_value("limit");
   if (!limit.empty()) {
     std::size_t value = 0;
     auto [ptr, ec] = std::from_chars(limit.data(), limit.data() + limit.size(), value);
-    if (ec != std::errc{} || ptr != limit.data() + limit.size() || value < 1 || value > 100) {
-      fail(ApiError::invalid_request("limit", "'limit' must be an integer from 1 to 100.", "invalid_value"));
+    if (ec != std::errc{} || ptr != limit.data() + limit.size() || value < 1 || value > max_limit) {
+      fail(ApiError::invalid_request(
+          "limit", "'limit' must be an integer from 1 to " + std::to_string(max_limit) + ".", "invalid_value"));
     }
     page.limit = value;
   }

@@ -49,8 +49,8 @@ struct Call {
 
   /// The JSON object body; 400 when it is not one. An empty body is {}.
   const json& body();
-  /// ?limit= (1..100, default 20) and ?after=.
-  store::Page page() const;
+  /// ?limit= (1..max_limit, default default_limit; 400 otherwise) and ?after=.
+  store::Page page(std::size_t default_limit = 20, std::size_t max_limit = 100) const;
   std::string query_value(const std::string& key) const;
 
  private:

@@ -147,17 +147,6 @@ std::optional<RowKey> decode_cursor(const std::string& text) {
   return RowKey{hour, parts[1], parts[2], parts[3], parts[4]};
 }
 
-std::size_t read_page_rows(const Call& call) {
-  const std::string text = call.query_value("limit");
-  if (text.empty()) return kDefaultPageRows;
-  std::size_t value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || ptr != text.data() + text.size() || value < 1 || value > kMaxPageRows) {
-    fail(invalid("limit", "'limit' must be an integer from 1 to 10000."));
-  }
-  return value;
-}
-
 std::int64_t row_cost(const billing::PriceBook& book, const billing::HourlyUsage& row) {
   auto prices = book.price(row.model, row.region);
   return prices ? billing::cost_micros(*prices, row.tokens) : 0;  // an unpriced model is free
@@ -176,10 +165,10 @@ HttpReply usage_collection(Context& ctx, Call& call) {
   if (csv && (!call.query_value("limit").empty() || !call.query_value("after").empty())) {
     fail(invalid(call.query_value("limit").empty() ? "after" : "limit", "CSV is not paginated: it is the whole range."));
   }
-  const std::size_t page_rows = csv ? 0 : read_page_rows(call);
+  const store::Page page = call.page(kDefaultPageRows, kMaxPageRows);  // JSON only (see above)
   std::optional<RowKey> after;
-  if (!csv && !call.query_value("after").empty()) {
-    after = decode_cursor(call.query_value("after"));
+  if (!page.after.empty()) {
+    after = decode_cursor(page.after);
     if (!after) fail(invalid("after", "'after' must be a previous page's next_after."));
   }
 
@@ -204,8 +193,8 @@ HttpReply usage_collection(Context& ctx, Call& call) {
                              [](const RowKey& key, const billing::HourlyUsage& r) { return key < key_of(r); });
   }
   const std::size_t available = static_cast<std::size_t>(rows.end() - first);
-  const bool has_more = available > page_rows;
-  const auto last = first + static_cast<std::ptrdiff_t>(std::min(available, page_rows));
+  const bool has_more = available > page.limit;
+  const auto last = first + static_cast<std::ptrdiff_t>(std::min(available, page.limit));
   json data = json::array();
   for (auto it = first; it != last; ++it) {
     const auto& r = *it;
