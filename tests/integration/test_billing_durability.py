@@ -170,7 +170,7 @@ class PostgresOutageTest(unittest.TestCase):
         for load in loads:
             self.addCleanup(load.kill)
         harness.wait_for(lambda: env.metric("cic_usage_records_total") > 0, timeout=20, what="first flush")
-        pg.stop()
+        env.pg.stop()
         stopped_at = time.monotonic()
         peak_pending = 0
         while time.monotonic() - stopped_at < PG_OUTAGE_S:
@@ -178,7 +178,7 @@ class PostgresOutageTest(unittest.TestCase):
             time.sleep(0.5)  # sampling a gauge at a steady pace
         self.assertGreater(peak_pending, rate * PG_OUTAGE_S * 0.3, "the log should hold the outage's records")
         self.assertEqual(env.metric("cic_usage_log_full"), 0)
-        pg.start()
+        env.pg.start()
         restarted_at = time.monotonic()
         # Drained: only the last couple of seconds of traffic wait (flush_interval_ms is 1 s).
         harness.wait_for(lambda: env.metric("cic_usage_log_records_pending") <= 2 * rate, timeout=120, interval=0.1,
